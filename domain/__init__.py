@@ -1,0 +1,1 @@
+"""The Job aggregate, its events and rules. Pure: no I/O."""

@@ -1,0 +1,362 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from eventsourcing.domain import Aggregate
+
+from domain import errors, retry
+from domain.states import JobState, check_transition
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from uuid import UUID
+
+PRIORITIES = ("low", "normal", "high")
+LOG_LEVELS = ("debug", "info", "success", "warning", "error")
+PROGRESS_FIELDS = ("percent", "stage", "message", "total", "completed", "failed")
+
+
+def empty_progress() -> dict[str, Any]:
+    return dict.fromkeys(PROGRESS_FIELDS)
+
+
+class Job(Aggregate):
+    """A long-running job: its state is whatever its events fold to.
+
+    Every command checks its rules before it triggers any event, so a command that
+    raises has changed nothing. Event `apply` methods never check rules: they replay
+    history, which was valid when it was recorded.
+    """
+
+    if TYPE_CHECKING:  # Declared here so the library does not make Job a dataclass.
+        type: str
+        name: str | None
+        category: str | None
+        priority: str
+        owner: str
+        payload: Any
+        metadata: dict[str, Any]
+        starred: bool
+        status: str
+        progress: dict[str, Any]
+        children: dict[str, int] | None
+        cancel_requested: bool
+        result: Any
+        result_type: str | None
+        error: dict[str, Any] | None
+        attempt: int
+        max_attempts: int
+        run_at: datetime | None
+        started_at: datetime | None
+        finished_at: datetime | None
+        parent_id: str | None
+        replayed_from: str | None
+        worker_id: str | None
+        lease_token: str | None
+        lease_expires_at: datetime | None
+        deleted: bool
+
+    class Event(Aggregate.Event):
+        kind: ClassVar[str] = ""
+        # Fields recorded in the store but never shown in the API's event `data`.
+        private: ClassVar[frozenset[str]] = frozenset()
+
+    class Created(Aggregate.Created):
+        kind: ClassVar[str] = "created"
+        private: ClassVar[frozenset[str]] = frozenset({"idempotency_key", "request_hash"})
+        type: str
+        name: str | None
+        category: str | None
+        priority: str
+        owner: str
+        payload: Any
+        metadata: dict[str, Any]
+        max_attempts: int
+        run_at: datetime | None
+        parent_id: str | None
+        replayed_from: str | None
+        idempotency_key: str | None
+        request_hash: str | None
+        batch_size: int | None
+
+        def apply(self, job: Job) -> None:
+            job.type = self.type
+            job.name = self.name
+            job.category = self.category
+            job.priority = self.priority
+            job.owner = self.owner
+            job.payload = self.payload
+            job.metadata = dict(self.metadata)
+            job.starred = False
+            job.status = JobState.PENDING.value
+            job.progress = empty_progress()
+            job.children = None
+            if self.batch_size is not None:
+                job.children = {"total": self.batch_size, "pending": self.batch_size}
+                job.children |= dict.fromkeys(("running", "succeeded", "failed", "cancelled"), 0)
+            job.cancel_requested = False
+            job.result = None
+            job.result_type = None
+            job.error = None
+            job.attempt = 0
+            job.max_attempts = self.max_attempts
+            job.run_at = self.run_at
+            job.started_at = None
+            job.finished_at = None
+            job.parent_id = self.parent_id
+            job.replayed_from = self.replayed_from
+            job.worker_id = None
+            job.lease_token = None
+            job.lease_expires_at = None
+            job.deleted = False
+
+    class Started(Event):
+        kind: ClassVar[str] = "started"
+        private: ClassVar[frozenset[str]] = frozenset({"lease_token"})
+        attempt: int
+        worker_id: str
+        lease_token: str
+        lease_expires_at: datetime
+
+        def apply(self, job: Job) -> None:
+            job.status = JobState.RUNNING.value
+            job.attempt = self.attempt
+            job.worker_id = self.worker_id
+            job.lease_token = self.lease_token
+            job.lease_expires_at = self.lease_expires_at
+            job.started_at = self.timestamp
+            job.run_at = None
+
+    class Progressed(Event):
+        kind: ClassVar[str] = "progress"
+        progress: dict[str, Any]
+
+        def apply(self, job: Job) -> None:
+            job.progress = job.progress | self.progress
+
+    class Logged(Event):
+        kind: ClassVar[str] = "log"
+        level: str
+        message: str
+        data: Any
+
+    class Succeeded(Event):
+        kind: ClassVar[str] = "succeeded"
+        result: Any
+        result_type: str | None
+
+        def apply(self, job: Job) -> None:
+            job.result = self.result
+            job.result_type = self.result_type
+            _finish(job, JobState.SUCCEEDED, self.timestamp)
+
+    class Failed(Event):
+        kind: ClassVar[str] = "failed"
+        error: dict[str, Any]
+
+        def apply(self, job: Job) -> None:
+            job.error = self.error
+            _finish(job, JobState.FAILED, self.timestamp)
+
+    class RetryScheduled(Event):
+        kind: ClassVar[str] = "retry_scheduled"
+        error: dict[str, Any]
+        run_at: datetime
+
+        def apply(self, job: Job) -> None:
+            job.error = self.error
+            job.status = JobState.PENDING.value
+            job.run_at = self.run_at
+            _release_lease(job)
+
+    class CancelRequested(Event):
+        kind: ClassVar[str] = "cancel_requested"
+        reason: str | None
+
+        def apply(self, job: Job) -> None:
+            job.cancel_requested = True
+
+    class Cancelled(Event):
+        kind: ClassVar[str] = "cancelled"
+        reason: str | None
+
+        def apply(self, job: Job) -> None:
+            _finish(job, JobState.CANCELLED, self.timestamp)
+
+    class Updated(Event):
+        kind: ClassVar[str] = "updated"
+        changes: dict[str, Any]
+
+        def apply(self, job: Job) -> None:
+            if "name" in self.changes:
+                job.name = self.changes["name"]
+            if "starred" in self.changes:
+                job.starred = self.changes["starred"]
+            if "metadata" in self.changes:
+                job.metadata = dict(self.changes["metadata"])
+
+    class Deleted(Event):
+        kind: ClassVar[str] = "deleted"
+
+        def apply(self, job: Job) -> None:
+            job.deleted = True
+
+    # Commands. Each takes `now` from the caller: the domain never reads a clock.
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        job_id: UUID,
+        now: datetime,
+        type: str,
+        owner: str,
+        payload: Any = None,
+        name: str | None = None,
+        category: str | None = None,
+        priority: str = "normal",
+        metadata: dict[str, Any] | None = None,
+        max_attempts: int = 1,
+        run_at: datetime | None = None,
+        parent_id: str | None = None,
+        replayed_from: str | None = None,
+        idempotency_key: str | None = None,
+        request_hash: str | None = None,
+        batch_size: int | None = None,
+    ) -> Job:
+        return cls._create(
+            cls.Created,
+            id=job_id,
+            timestamp=now,
+            type=type,
+            name=name,
+            category=category,
+            priority=priority,
+            owner=owner,
+            payload=payload,
+            metadata=metadata or {},
+            max_attempts=max_attempts,
+            run_at=run_at,
+            parent_id=parent_id,
+            replayed_from=replayed_from,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            batch_size=batch_size,
+        )
+
+    @property
+    def state(self) -> JobState:
+        return JobState(self.status)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state.is_terminal
+
+    def start(
+        self, *, worker_id: str, lease_token: str, lease_expires_at: datetime, now: datetime
+    ) -> None:
+        self.check_exists()
+        self.check_state(JobState.RUNNING, "started")
+        if self.run_at is not None and self.run_at > now:
+            raise errors.InvalidTransition(job_id=str(self.id), state="scheduled", action="started")
+        self.trigger_event(
+            self.Started,
+            timestamp=now,
+            attempt=self.attempt + 1,
+            worker_id=worker_id,
+            lease_token=lease_token,
+            lease_expires_at=lease_expires_at,
+        )
+
+    def report_progress(self, progress: dict[str, Any], *, now: datetime) -> None:
+        self.check_running("given progress")
+        self.trigger_event(self.Progressed, timestamp=now, progress=progress)
+
+    def log(self, *, level: str, message: str, data: Any, now: datetime) -> None:
+        self.check_running("given log lines")
+        self.trigger_event(self.Logged, timestamp=now, level=level, message=message, data=data)
+
+    def succeed(self, *, result: Any, result_type: str | None, now: datetime) -> None:
+        self.check_exists()
+        self.check_state(JobState.SUCCEEDED, "succeeded")
+        self.trigger_event(self.Succeeded, timestamp=now, result=result, result_type=result_type)
+
+    def fail(
+        self,
+        *,
+        error: dict[str, Any],
+        retry_allowed: bool,
+        now: datetime,
+        policy: retry.RetryPolicy,
+        jitter: float,
+    ) -> None:
+        self.check_exists()
+        self.check_state(JobState.FAILED, "failed")
+        run_at = retry.decide_retry(
+            self, retry=retry_allowed, now=now, policy=policy, jitter=jitter
+        )
+        if run_at is None:
+            self.trigger_event(self.Failed, timestamp=now, error=error)
+        else:
+            self.trigger_event(self.RetryScheduled, timestamp=now, error=error, run_at=run_at)
+
+    def cancel(self, *, reason: str | None, now: datetime) -> None:
+        """Cancels a pending job at once; asks a running one's worker to stop.
+
+        Asking again while a cancel is pending changes nothing.
+        """
+        self.check_exists()
+        self.check_state(JobState.CANCELLED, "cancelled")
+        if self.state is JobState.PENDING:
+            self.trigger_event(self.Cancelled, timestamp=now, reason=reason)
+        elif not self.cancel_requested:
+            self.trigger_event(self.CancelRequested, timestamp=now, reason=reason)
+
+    def acknowledge_cancel(self, *, now: datetime) -> None:
+        self.check_exists()
+        self.check_state(JobState.CANCELLED, "cancelled")
+        self.trigger_event(self.Cancelled, timestamp=now, reason=None)
+
+    def update(self, changes: dict[str, Any], *, now: datetime) -> None:
+        self.check_exists()
+        self.trigger_event(self.Updated, timestamp=now, changes=changes)
+
+    def delete(self, *, now: datetime) -> None:
+        """Deletes the job; a running job is cancelled first, revoking its lease."""
+        self.check_exists()
+        if self.state is JobState.RUNNING:
+            self.trigger_event(self.Cancelled, timestamp=now, reason="deleted")
+        self.trigger_event(self.Deleted, timestamp=now)
+
+    # Guards.
+
+    def check_exists(self) -> None:
+        if self.deleted:
+            raise errors.JobDeleted(job_id=str(self.id))
+
+    def check_state(self, target: JobState, action: str) -> None:
+        check_transition(str(self.id), self.state, target, action)
+
+    def check_running(self, action: str) -> None:
+        self.check_exists()
+        if self.state is not JobState.RUNNING:
+            raise errors.InvalidTransition(job_id=str(self.id), state=self.status, action=action)
+
+    def check_lease(self, token: str, now: datetime) -> None:
+        self.check_exists()
+        expired = self.lease_expires_at is None or self.lease_expires_at <= now
+        if self.state is not JobState.RUNNING or token != self.lease_token or expired:
+            raise errors.LeaseMismatch(job_id=str(self.id))
+
+
+def _finish(job: Job, state: JobState, when: datetime) -> None:
+    job.status = state.value
+    job.finished_at = when
+    job.run_at = None
+    _release_lease(job)
+
+
+def _release_lease(job: Job) -> None:
+    job.worker_id = None
+    job.lease_token = None
+    job.lease_expires_at = None

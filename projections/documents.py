@@ -1,0 +1,92 @@
+"""The API's Job and Event objects, rendered from the aggregate and its events."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from domain.job import Job
+
+PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2}
+_BASE_FIELDS = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
+
+
+def format_time(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    utc = value.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def epoch_ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def job_document(job: Job, last_event_id: int) -> dict[str, Any]:
+    return {
+        "id": str(job.id),
+        "type": job.type,
+        "name": job.name,
+        "category": job.category,
+        "status": job.status,
+        "priority": job.priority,
+        "owner": job.owner,
+        "parent_id": job.parent_id,
+        "replayed_from": job.replayed_from,
+        "payload": job.payload,
+        "metadata": job.metadata,
+        "starred": job.starred,
+        "progress": job.progress,
+        "children": job.children,
+        "cancel_requested": job.cancel_requested,
+        "result": job.result,
+        "result_type": job.result_type,
+        "error": job.error,
+        "attempt": job.attempt,
+        "max_attempts": job.max_attempts,
+        "run_at": format_time(job.run_at),
+        "version": job.version,
+        "last_event_id": last_event_id,
+        "created_at": format_time(job.created_on),
+        "updated_at": format_time(job.modified_on),
+        "started_at": format_time(job.started_at),
+        "finished_at": format_time(job.finished_at),
+    }
+
+
+def event_document(position: int, event: Job.Event | Job.Created) -> dict[str, Any]:
+    kind = type(event).kind
+    level = message = None
+    data: Any
+    if isinstance(event, Job.Logged):
+        level, message, data = event.level, event.message, event.data
+    elif isinstance(event, Job.Progressed):
+        data = event.progress
+    elif isinstance(event, Job.Updated):
+        data = event.changes
+    else:
+        data = {
+            field.name: _render(getattr(event, field.name))
+            for field in dataclasses.fields(event)
+            if field.name not in _BASE_FIELDS and field.name not in type(event).private
+        }
+    return {
+        "id": position,
+        "job_id": str(event.originator_id),
+        "seq": event.originator_version,
+        "type": kind,
+        "timestamp": format_time(event.timestamp),
+        "level": level,
+        "message": message,
+        "data": data,
+    }
+
+
+def _render(value: Any) -> Any:
+    return format_time(value) if isinstance(value, datetime) else value

@@ -1,0 +1,52 @@
+-- name: tracking_position
+SELECT position FROM tracking WHERE projection = 'jobs';
+
+-- name: advance_tracking
+UPDATE tracking SET position = MAX(position, ?) WHERE projection = 'jobs';
+
+-- name: insert_event
+INSERT INTO events (id, job_id, seq, owner, type, document) VALUES (?, ?, ?, ?, ?, ?);
+
+-- name: insert_idempotency_key
+INSERT INTO idempotency_keys (owner, key, request_hash, job_id) VALUES (?, ?, ?, ?);
+
+-- name: job_count_key
+SELECT owner, type, status, priority, COALESCE(category, ''), starred,
+       COALESCE(result_type, ''), created_seq
+FROM jobs WHERE id = ?;
+
+-- name: add_to_count
+INSERT INTO job_counts (owner, type, status, priority, category, starred, result_type, n)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (owner, type, status, priority, category, starred, result_type)
+DO UPDATE SET n = n + excluded.n;
+
+-- name: upsert_job
+INSERT INTO jobs (id, created_seq, owner, type, status, priority, category, parent_id,
+                  finished, starred, result_type, created_at, updated_at, finished_at,
+                  run_at, version, last_event_id, document)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET
+    status = excluded.status, priority = excluded.priority, category = excluded.category,
+    finished = excluded.finished, starred = excluded.starred,
+    result_type = excluded.result_type, updated_at = excluded.updated_at,
+    finished_at = excluded.finished_at, run_at = excluded.run_at,
+    version = excluded.version, last_event_id = excluded.last_event_id,
+    document = excluded.document;
+
+-- name: delete_job
+DELETE FROM jobs WHERE id = ?;
+
+-- name: clear_read_models
+DELETE FROM jobs;
+DELETE FROM job_counts;
+DELETE FROM events;
+DELETE FROM idempotency_keys;
+UPDATE tracking SET position = 0 WHERE projection = 'jobs';
+
+-- name: find_idempotency_key
+SELECT request_hash, job_id FROM idempotency_keys WHERE owner = ? AND key = ?;
+
+-- name: newest_active_job
+SELECT id FROM jobs WHERE owner = ? AND status = ?
+ORDER BY created_at DESC, created_seq DESC LIMIT 1;

@@ -1,0 +1,47 @@
+"""The read models' SQL, kept in .sql files beside this module."""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+
+
+@functools.cache
+def schema() -> list[str]:
+    return _split(_read("schema.sql"))
+
+
+@functools.cache
+def queries() -> dict[str, str]:
+    """The `-- name: x` blocks of queries.sql, by name."""
+    named: dict[str, str] = {}
+    name = None
+    lines: list[str] = []
+    for line in _read("queries.sql").splitlines():
+        if line.startswith("-- name:"):
+            if name:
+                named[name] = "\n".join(lines).strip()
+            name, lines = line.removeprefix("-- name:").strip(), []
+        elif name:
+            lines.append(line)
+    if name:
+        named[name] = "\n".join(lines).strip()
+    return named
+
+
+def query(name: str) -> str:
+    return queries()[name]
+
+
+def script(name: str) -> list[str]:
+    """A named block of several statements, split for drivers that run one at a time."""
+    return _split(queries()[name])
+
+
+def _read(filename: str) -> str:
+    return resources.files(__package__).joinpath(filename).read_text(encoding="utf-8")
+
+
+def _split(text: str) -> list[str]:
+    body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    return [statement.strip() for statement in body.split(";") if statement.strip()]

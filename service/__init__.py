@@ -1,0 +1,1 @@
+"""The imperative shell: HTTP, auth, the event store's writer, CLI."""

@@ -1,0 +1,98 @@
+"""`create_app(settings)`: the routes, and a lifespan that opens the store and read models."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+from typing import TYPE_CHECKING
+
+import anyio
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from projections.sqlite import ReadPool
+from service import errors, events_api, jobs_api, ops, rebuild
+from service.auth import TokenVerifier
+from service.metrics import Metrics, MetricsMiddleware
+from service.runtime import Runtime
+from service.settings import Settings
+from service.store import EventStore
+from service.writer import Commit, Writer
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+log = logging.getLogger("jobtrail")
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/api/v1/jobs", jobs_api.create_job, methods=["POST"]),
+        Route("/api/v1/jobs", jobs_api.list_jobs, methods=["GET"]),
+        Route("/api/v1/jobs/{job_id}", jobs_api.get_job, methods=["GET"]),
+        Route("/api/v1/jobs/{job_id}", jobs_api.patch_job, methods=["PATCH"]),
+        Route("/api/v1/jobs/{job_id}", jobs_api.delete_job, methods=["DELETE"]),
+        Route("/api/v1/jobs/{job_id}/cancel", jobs_api.cancel_job, methods=["POST"]),
+        Route("/api/v1/jobs/{job_id}/replay", jobs_api.replay_job, methods=["POST"]),
+        Route("/api/v1/jobs/{job_id}/events", events_api.job_events, methods=["GET"]),
+        Route("/api/v1/cancel", jobs_api.cancel_newest, methods=["POST"]),
+        Route("/api/v1/events", events_api.all_events, methods=["GET"]),
+        Route("/healthz", ops.healthz, methods=["GET"]),
+        Route("/readyz", ops.readyz, methods=["GET"]),
+        Route("/metrics", ops.metrics, methods=["GET"]),
+        Route("/openapi.json", ops.openapi_json, methods=["GET"]),
+    ]
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    metrics = Metrics()
+    verifier = TokenVerifier.from_settings(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = await anyio.to_thread.run_sync(EventStore.open, settings)
+        applied = await anyio.to_thread.run_sync(rebuild.catch_up, store)
+        if applied:
+            log.info("read models caught up by %d events", applied)
+        writer = Writer(
+            store,
+            cache_size=settings.aggregate_cache_size,
+            max_batch=settings.max_batch,
+            snapshot_interval=settings.snapshot_interval,
+        )
+
+        def count(commit: Commit) -> None:
+            metrics.batch_size.observe(commit.commands)
+            metrics.events.inc(commit.events)
+
+        writer.on_commit(count)
+        writer.start()
+        reads = ReadPool(settings.sqlite_path, settings.read_connections)
+        await reads.open()
+        app.state.runtime = Runtime(
+            settings=settings,
+            store=store,
+            writer=writer,
+            reads=reads,
+            verifier=verifier,
+            metrics=metrics,
+            store_limiter=anyio.CapacityLimiter(4),
+        )
+        # Long-lived start-up objects need never be scanned again by the collector.
+        gc.freeze()
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(writer.stop)
+            await reads.close()
+            store.close()
+
+    return Starlette(
+        routes=routes(),
+        middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
+        exception_handlers=errors.handlers(),
+        lifespan=lifespan,
+    )

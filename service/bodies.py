@@ -1,0 +1,57 @@
+"""Reading request bodies: media type, size limit, strict JSON. Nothing is written before this."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+from service import errors
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+
+async def read_json(request: Request, limit: int, *, optional: bool = False) -> Any:
+    """The body as JSON; None for an absent body when `optional`."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise errors.InvalidRequest("Invalid Content-Length header.")
+        if int(declared) > limit:
+            raise errors.PayloadTooLarge(details={"limit_bytes": limit})
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise errors.PayloadTooLarge(details={"limit_bytes": limit})
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        if optional:
+            return None
+        raise errors.InvalidRequest("A JSON request body is required.", details={"body": "missing"})
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise errors.UnsupportedMediaType()
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise errors.InvalidRequest(
+            "The request body is not valid JSON.", details={"body": str(exc)[:200]}
+        ) from None
+
+
+def fingerprint(body: Any) -> str:
+    """A hash of the body's JSON value, independent of key order and whitespace."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def encoded_size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")

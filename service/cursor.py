@@ -1,0 +1,44 @@
+"""Opaque list cursors: the previous page's last sort key, tied to the query that made it."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from typing import Any
+
+from service import errors
+
+
+def encode(key: tuple[int, ...], *, sort: str, order: str, filters: str) -> str:
+    raw = json.dumps({"s": sort, "o": order, "f": filters, "k": list(key)}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode(cursor: str, *, sort: str, order: str, filters: str, length: int) -> tuple[int, ...]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value: Any = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        key = value["k"]
+        valid = (
+            isinstance(key, list)
+            and len(key) == length
+            and all(isinstance(part, int) and not isinstance(part, bool) for part in key)
+        )
+    except (ValueError, TypeError, KeyError):
+        valid = False
+    if not valid:
+        raise errors.InvalidRequest(
+            "Invalid cursor.", details={"cursor": "not a cursor from this API"}
+        )
+    if (value["s"], value["o"], value["f"]) != (sort, order, filters):
+        raise errors.InvalidRequest(
+            "The cursor belongs to a different sort, order or filters.",
+            details={"cursor": "made by a different query"},
+        )
+    return tuple(key)
+
+
+def filters_digest(filters: Any) -> str:
+    canonical = json.dumps(filters, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]

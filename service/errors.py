@@ -1,0 +1,155 @@
+"""The API's one error shape, and the translation of every failure into it, once."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+
+from domain import errors as domain_errors
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.types import ExceptionHandler
+
+log = logging.getLogger("jobtrail")
+
+_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    500: "internal",
+}
+
+
+class ApiError(Exception):
+    """A request failed in a way the client should hear about."""
+
+    status = 400
+    code = "invalid_request"
+    default_message = "Invalid request."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message or self.default_message)
+        self.message = message or self.default_message
+        self.details = dict(details or {})
+        self.headers = dict(headers or {})
+
+
+class InvalidRequest(ApiError):
+    """The request is invalid; `details` names the offending fields."""
+
+
+class Unauthorized(ApiError):
+    """The request carries no valid bearer token."""
+
+    status, code, default_message = 401, "unauthorized", "A valid bearer token is required."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(ApiError):
+    """The token lacks the scope this route needs."""
+
+    status, code, default_message = 403, "forbidden", "The token lacks the required scope."
+
+
+class NotFound(ApiError):
+    """No such job, or not one the caller may see."""
+
+    status, code, default_message = 404, "not_found", "Job not found."
+
+
+class Conflict(ApiError):
+    """The request conflicts with the job's current state."""
+
+    status, code, default_message = 409, "conflict", "The request conflicts with the job's state."
+
+
+class LeaseLost(ApiError):
+    """The worker's lease is wrong or has expired."""
+
+    status, code, default_message = 409, "lease_lost", "The lease is not held."
+
+
+class PayloadTooLarge(ApiError):
+    """The request body exceeds the limit."""
+
+    status, code, default_message = 413, "payload_too_large", "The request body is too large."
+
+
+class UnsupportedMediaType(ApiError):
+    """The request body is not JSON."""
+
+    status, code = 415, "unsupported_media_type"
+    default_message = "The request body must be application/json."
+
+
+class RateLimited(ApiError):
+    """Too many requests or open streams."""
+
+    status, code, default_message = 429, "rate_limited", "Too many requests."
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": dict(details or {})}}
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}))
+
+
+async def _api_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+
+async def _domain_error(_: Request, exc: Exception) -> Response:
+    if isinstance(exc, domain_errors.JobDeleted):
+        return error_response(404, "not_found", NotFound.default_message)
+    if isinstance(exc, domain_errors.LeaseMismatch):
+        return error_response(409, "lease_lost", str(exc))
+    return error_response(409, "conflict", str(exc))
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _CODES.get(exc.status_code, "invalid_request" if exc.status_code < 500 else "internal")
+    message = "Route not found." if exc.status_code == 404 else str(exc.detail)
+    return error_response(exc.status_code, code, message, headers=exc.headers)
+
+
+async def _unexpected(_: Request, exc: Exception) -> Response:
+    log.error("unhandled error", exc_info=exc)
+    return error_response(500, "internal", "Internal server error.")
+
+
+def handlers() -> dict[Any, ExceptionHandler]:
+    return {
+        ApiError: _api_error,
+        domain_errors.DomainError: _domain_error,
+        HTTPException: _http_error,
+        Exception: _unexpected,
+    }

@@ -1,0 +1,203 @@
+"""The Jobs routes of API.md: thin handlers that parse, run a command or a query, render."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from starlette.responses import Response
+
+from domain.job import PRIORITIES
+from domain.states import JobState
+from projections import documents, feed, jobs_view
+from service import auth, bodies, commands, cursor, errors, validation
+from service.params import Params
+from service.runtime import Runtime, runtime
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from service.writer import Committed
+
+JSON = "application/json"
+_STATUSES = tuple(state.value for state in JobState)
+
+
+async def create_job(request: Request) -> Response:
+    rt = runtime(request)
+    principal = auth.authenticate(request, rt.verifier, "jobs:write")
+    key = validation.idempotency_key(request.headers.get("idempotency-key"))
+    body = await bodies.read_json(request, rt.settings.limits.body_bytes)
+    spec = validation.job_spec(body, rt.settings.limits)
+    command = commands.create_job(
+        spec,
+        owner=principal.sub,
+        idempotency_key=key,
+        request_hash=bodies.fingerprint(body) if key is not None else None,
+    )
+    committed = await rt.writer.run(command)
+    created = committed.value
+    document = await _document(rt, committed, created.job_id)
+    if created.replayed:
+        return Response(document, 200, {"Idempotent-Replayed": "true"}, media_type=JSON)
+    return Response(document, 201, {"Location": f"/api/v1/jobs/{created.job_id}"}, media_type=JSON)
+
+
+async def list_jobs(request: Request) -> Response:
+    rt = runtime(request)
+    principal = auth.authenticate(request, rt.verifier, "jobs:read")
+    params = Params(request.query_params)
+    query, digest = _job_query(params, principal)
+    async with rt.reads.connection() as conn:
+        page = await jobs_view.list_jobs(conn, query)
+    next_cursor = None
+    if page.next_key is not None:
+        next_cursor = cursor.encode(
+            page.next_key, sort=query.sort, order=query.order, filters=digest
+        )
+    tail = {
+        "total": page.total,
+        "offset": None if query.after is not None else query.offset,
+        "limit": query.limit,
+        "next_cursor": next_cursor,
+    }
+    items = ",".join(row.document for row in page.items)
+    return Response(f'{{"items":[{items}],{documents.dumps(tail)[1:]}', media_type=JSON)
+
+
+async def get_job(request: Request) -> Response:
+    rt = runtime(request)
+    principal = auth.authenticate(request, rt.verifier, "jobs:read")
+    job_id = _job_id(request)
+    params = Params(request.query_params)
+    include = params.many("include", allowed=("logs",))
+    as_of = params.integer("as_of", None, 1)
+    async with rt.reads.connection() as conn:
+        row = await jobs_view.get(conn, str(job_id), principal.owner_filter)
+        if row is None:
+            raise errors.NotFound()
+        logs = await feed.recent_logs(conn, row.id) if include else None
+    document = row.document
+    if as_of is not None:
+        if as_of > row.version:
+            raise errors.InvalidRequest(
+                f"The job has {row.version} events; as_of must not exceed that.",
+                details={"as_of": f"must be from 1 to {row.version}"},
+            )
+        job = await rt.in_thread(rt.store.load, job_id, as_of)
+        position = await rt.in_thread(rt.store.position_of, job_id, as_of)
+        document = documents.dumps(documents.job_document(job, position or 0))
+    if logs is not None:
+        document = f'{document[:-1]},"logs":[{",".join(logs)}]}}'
+    return Response(document, media_type=JSON)
+
+
+async def patch_job(request: Request) -> Response:
+    rt = runtime(request)
+    principal = auth.authenticate(request, rt.verifier, "jobs:write")
+    job_id = _job_id(request)
+    body = await bodies.read_json(request, rt.settings.limits.body_bytes)
+    changes = validation.patch(body, rt.settings.limits)
+    committed = await rt.writer.run(commands.update_job(job_id, principal, changes))
+    return Response(await _document(rt, committed, job_id), media_type=JSON)
+
+
+async def cancel_job(request: Request) -> Response:
+    rt = runtime(request)
+    principal = auth.authenticate(request, rt.verifier, "jobs:write")
+    job_id = _job_id(request)
+    body = await bodies.read_json(request, rt.settings.limits.body_bytes, optional=True)
+    reason = validation.cancel_reason(body)
+    committed = await rt.writer.run(commands.cancel_job(job_id, principal, reason))
+    return Response(await _document(rt, committed, job_id), media_type=JSON)
+
+
+async def cancel_newest(request: Request) -> Response:
+    rt = runtime(request)
+    principal = auth.authenticate(request, rt.verifier, "jobs:write")
+    committed = await rt.writer.run(commands.cancel_newest(principal))
+    document = await _document(rt, committed, committed.value)
+    return Response(f'{{"job":{document}}}', media_type=JSON)
+
+
+async def replay_job(request: Request) -> Response:
+    rt = runtime(request)
+    principal = auth.authenticate(request, rt.verifier, "jobs:write")
+    job_id = _job_id(request)
+    committed = await rt.writer.run(commands.replay_job(job_id, principal))
+    new_id = committed.value.job_id
+    document = await _document(rt, committed, new_id)
+    return Response(document, 201, {"Location": f"/api/v1/jobs/{new_id}"}, media_type=JSON)
+
+
+async def delete_job(request: Request) -> Response:
+    rt = runtime(request)
+    principal = auth.authenticate(request, rt.verifier, "jobs:write")
+    job_id = _job_id(request)
+    await rt.writer.run(commands.delete_job(job_id, principal))
+    return Response(status_code=204)
+
+
+def _job_id(request: Request) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.path_params["job_id"])
+    except ValueError:
+        raise errors.NotFound() from None
+
+
+async def _document(rt: Runtime, committed: Committed[Any], job_id: uuid.UUID) -> str:
+    """The job as the command left it; from the read model when the command changed nothing."""
+    document = committed.documents.get(job_id)
+    if document is not None:
+        return document
+    async with rt.reads.connection() as conn:
+        row = await jobs_view.get(conn, str(job_id), None)
+    if row is None:
+        raise errors.NotFound()
+    return row.document
+
+
+def _job_query(params: Params, principal: auth.Principal) -> tuple[jobs_view.JobQuery, str]:
+    if params.has("offset") and params.has("cursor"):
+        raise errors.InvalidRequest(
+            "Give either offset or cursor, not both.",
+            details={"offset": "not with cursor", "cursor": "not with offset"},
+        )
+    created_from = params.time("created_from")
+    created_to = params.time("created_to")
+    filters = {
+        "owners": params.many("owner"),
+        "types": params.many("type", max_length=64),
+        "statuses": params.many("status", allowed=_STATUSES),
+        "priorities": tuple(
+            documents.PRIORITY_RANK[p] for p in params.many("priority", allowed=PRIORITIES)
+        ),
+        "categories": params.many("category", max_length=validation.MAX_CATEGORY),
+        "parent_ids": params.uuids("parent_id"),
+        "result_types": params.many("result_type"),
+        "finished": params.boolean("finished"),
+        "starred": params.boolean("starred"),
+        "created_from": documents.epoch_ms(created_from) if created_from else None,
+        "created_to": documents.epoch_ms(created_to) if created_to else None,
+    }
+    sort = params.choice("sort", tuple(jobs_view.SORT_COLUMNS), "created_at")
+    order = params.choice("order", ("desc", "asc"), "desc")
+    limit = params.integer("limit", 20, 1, 100)
+    offset = params.integer("offset", 0, 0)
+    assert limit is not None and offset is not None
+    digest = cursor.filters_digest([principal.owner_filter, filters])
+    after = None
+    raw_cursor = params.one("cursor")
+    if raw_cursor is not None:
+        length = len(jobs_view.SORT_COLUMNS[sort])
+        after = cursor.decode(raw_cursor, sort=sort, order=order, filters=digest, length=length)
+    query = jobs_view.JobQuery(
+        owner=principal.owner_filter,
+        sort=sort,
+        order=order,
+        limit=limit,
+        offset=offset,
+        after=after,
+        **filters,  # type: ignore[arg-type]
+    )
+    return query, digest

@@ -1,0 +1,419 @@
+"""The OpenAPI 3.1 document served at GET /openapi.json.
+
+It states API.md, plus the decisions API.md leaves open, in the `description` fields: this
+document is where those decisions are recorded. Each route group is one `*_paths()` function;
+a new group (workers, session) is one more function passed to `_merge` in `document()`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from service import openapi_schemas as s
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+Schema = dict[str, Any]
+Paths = dict[str, dict[str, Schema]]
+
+JSON = "application/json"
+SSE = "text/event-stream"
+BEARER_ONLY = ("bearerAuth",)
+# API.md: only the two SSE forms also read the cookie or the query token.
+STREAM_AUTH = ("bearerAuth", "tokenCookie", "accessToken")
+TAGS = (
+    ("Jobs", "Create, read, change, cancel, replay and delete jobs."),
+    ("Events", "Every job's immutable event history: pages, or a live SSE stream."),
+    ("Operations", "Health, readiness, metrics and this document. No auth."),
+)
+ERROR_RESPONSES = (
+    (400, "BadRequest", "Invalid request; `details` names the offending fields or parameters."),
+    (401, "Unauthorized", "Missing, malformed, wrongly signed, expired or not-yet-valid token."),
+    (403, "Forbidden", "The token lacks the scope this route needs."),
+    (404, "NotFound", "No such job, or one the caller may not see: both answer alike."),
+    (409, "Conflict", "The request conflicts with the job's current state."),
+    (413, "PayloadTooLarge", "The body is over its limit (1 MiB by default); nothing is written."),
+    (415, "UnsupportedMediaType", "The request body is not `application/json`."),
+    (500, "InternalError", "A server error. Its body never holds a traceback."),
+)
+SSE_FRAMING = (
+    "Server-Sent Events, chosen by `Accept: text/event-stream` or `stream=true`. A `retry:` "
+    "hint comes first. Each event is sent as `id: <event id>`, `event: <event type>`, "
+    "`data: <Event JSON>`. The stream starts after the `Last-Event-ID` header (which wins over "
+    "`after`, so a reconnect resumes), replays the backlog in id order, then goes live. A "
+    "comment line is sent as heartbeat after every 15 s of silence. No event is ever skipped "
+    "or sent twice across reconnects. The stream is closed when the token expires; reconnect "
+    "with a fresh one."
+)
+SINGLE_JOB_END = (
+    " The one-job stream ends with `event: end`, whose data is the final Job, once the job is "
+    "terminal and every event was sent, then closes."
+)
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": _info(),
+        "tags": [{"name": name, "description": text} for name, text in TAGS],
+        "paths": _merge(_job_paths(), _event_paths(), _operations_paths()),
+        "components": {
+            "schemas": s.schemas(),
+            "parameters": _parameters(),
+            "headers": _headers(),
+            "responses": _error_responses(),
+            "securitySchemes": _security_schemes(),
+        },
+    }
+
+
+def _info() -> Schema:
+    return {
+        "title": "jobtrail",
+        "version": "1.0.0",
+        "summary": "An event-sourced job service with live progress.",
+        "description": (
+            "JSON bodies in UTF-8, `snake_case` fields. Job ids are UUIDs; event ids are "
+            "integers (the global event cursor). Timestamps are RFC 3339 UTC with milliseconds; "
+            "time query parameters also take Unix epoch milliseconds. A caller sees and acts on "
+            "only the jobs it owns (`admin`: every job): someone else's job answers 404, exactly "
+            "like a missing one. Every error has the `Error` shape. Limits (configurable): "
+            "request body 1 MiB (→ 413); `payload`, `result`, `metadata` 256 KiB each, log "
+            "`message` 8 KiB, 1000 children per batch (→ 400 naming the field). A request "
+            "that fails writes nothing. Read-your-writes: once a write is answered, reads on "
+            "the same server show it."
+        ),
+    }
+
+
+def _merge(*groups: Paths) -> Paths:
+    paths: Paths = {}
+    for group in groups:
+        for path, operations in group.items():
+            item = paths.setdefault(path, {})
+            clash = item.keys() & operations.keys()
+            if clash:
+                raise ValueError(f"{path}: {sorted(clash)} defined twice")
+            item.update(operations)
+    return paths
+
+
+def _operation(
+    operation_id: str,
+    summary: str,
+    *,
+    tag: str,
+    scope: str | None,
+    description: str,
+    responses: Mapping[str, Schema],
+    errors: tuple[int, ...] = (),
+    notes: Mapping[int, str] | None = None,
+    parameters: tuple[str, ...] = (),
+    body: Schema | None = None,
+    auth: tuple[str, ...] = BEARER_ONLY,
+) -> Schema:
+    operation: Schema = {"operationId": operation_id, "summary": summary, "tags": [tag]}
+    if scope is None:
+        operation |= {"description": description, "security": []}
+    else:
+        operation |= {
+            "description": f"Scope `{scope}`. {description}",
+            "security": [{scheme: []} for scheme in auth],
+            "x-required-scope": scope,
+        }
+        errors = (*errors, 401, 403)
+    if parameters:
+        operation["parameters"] = [s.ref(name, "parameters") for name in parameters]
+    if body is not None:
+        operation["requestBody"] = body
+    operation["responses"] = dict(responses) | {
+        str(code): _error_ref(code, (notes or {}).get(code)) for code in sorted({*errors, 500})
+    }
+    return operation
+
+
+def _error_ref(status: int, note: str | None) -> Schema:
+    name = next(name for code, name, _ in ERROR_RESPONSES if code == status)
+    reference = s.ref(name, "responses")
+    if note:
+        reference["description"] = note  # OpenAPI 3.1: overrides the component's description.
+    return reference
+
+
+def _json_body(schema: str, description: str, *, required: bool = True) -> Schema:
+    content = {JSON: {"schema": s.ref(schema)}}
+    return {"required": required, "description": description, "content": content}
+
+
+def _json_response(schema: str, description: str, *headers: str) -> Schema:
+    response: Schema = {"description": description, "content": {JSON: {"schema": s.ref(schema)}}}
+    if headers:
+        response["headers"] = {name: s.ref(name, "headers") for name in headers}
+    return response
+
+
+def _job_paths() -> Paths:
+    job_id = "/api/v1/jobs/{id}"
+    created = _json_response("Job", "Created: the new job.", "Location")
+    return {
+        "/api/v1/jobs": {"post": _create_job(), "get": _list_jobs()},
+        job_id: {
+            "get": _operation(
+                "getJob",
+                "Get a job",
+                tag="Jobs",
+                scope="jobs:read",
+                description=(
+                    "With `as_of=N`, the job as it was after its event `seq` N, rebuilt from the "
+                    "event store (audit time travel): its `version` is N and its `updated_at` "
+                    "the time of event N; with `include=logs` too, `logs` holds the newest 100 "
+                    "log events with `seq` ≤ N. Unknown, deleted, not-visible or malformed "
+                    "id → 404."
+                ),
+                parameters=("JobId", "Include", "AsOf"),
+                responses={"200": _json_response("JobWithLogs", "The job.")},
+                errors=(400, 404),
+                notes={400: "Invalid `include`, or `as_of` beyond the job's `version`."},
+            ),
+            "patch": _operation(
+                "updateJob",
+                "Rename, star or re-tag a job",
+                tag="Jobs",
+                scope="jobs:write",
+                description="Changes the given fields and records an `updated` event.",
+                parameters=("JobId",),
+                body=_json_body("JobPatch", "The fields to change."),
+                responses={"200": _json_response("Job", "The changed job.")},
+                errors=(400, 404, 413, 415),
+            ),
+            "delete": _operation(
+                "deleteJob",
+                "Delete a job",
+                tag="Jobs",
+                scope="jobs:write",
+                description=(
+                    "A running job is cancelled first (its worker's lease is revoked). The job "
+                    "then answers 404 everywhere and leaves every list. Its events stay in the "
+                    "event store, readable by `admin` through the events routes."
+                ),
+                parameters=("JobId",),
+                responses={"204": {"description": "Deleted."}},
+                errors=(404,),
+            ),
+        },
+        f"{job_id}/cancel": {"post": _cancel_job()},
+        "/api/v1/cancel": {
+            "post": _operation(
+                "cancelNewestActiveJob",
+                "Cancel the caller's newest active job",
+                tag="Jobs",
+                scope="jobs:write",
+                description=(
+                    "Cancels the newest active job the caller owns (also for `admin`), running "
+                    "ones before pending ones, as `POST /api/v1/jobs/{id}/cancel` does."
+                ),
+                responses={"200": _json_response("CancelResult", "The cancelled job.")},
+                errors=(404,),
+                notes={404: "No active job found."},
+            )
+        },
+        f"{job_id}/replay": {
+            "post": _operation(
+                "replayJob",
+                "Run a job again",
+                tag="Jobs",
+                scope="jobs:write",
+                description=(
+                    "Creates a new job with the same `type`, `payload`, `name`, `category`, "
+                    "`priority`, `metadata` and `max_attempts`, and `replayed_from` set to the "
+                    "original id. Nothing else is copied: no `run_at`, no `starred`, no children."
+                ),
+                parameters=("JobId",),
+                responses={"201": created},
+                errors=(404,),
+            )
+        },
+    }
+
+
+def _create_job() -> Schema:
+    replayed = "Idempotent replay: the original job; nothing was created."
+    return _operation(
+        "createJob",
+        "Create a job",
+        tag="Jobs",
+        scope="jobs:write",
+        description=(
+            "Creates a job, or with `children` a batch parent and its children at once. "
+            "Read-your-writes: once the 201 is sent, GET and list on the same server show it."
+        ),
+        parameters=("IdempotencyKey",),
+        body=_json_body("JobCreate", "The job to create."),
+        responses={
+            "201": _json_response("Job", "Created: the new job.", "Location"),
+            "200": _json_response("Job", replayed, "Idempotent-Replayed"),
+        },
+        errors=(400, 409, 413, 415),
+        notes={
+            400: "Invalid body: unknown fields, bad values and fields over their limit are "
+            "named in `details`.",
+            409: "The `Idempotency-Key` was used before with a different body, or its job "
+            "has since been deleted.",
+        },
+    )
+
+
+def _list_jobs() -> Schema:
+    return _operation(
+        "listJobs",
+        "List jobs",
+        tag="Jobs",
+        scope="jobs:read",
+        description=(
+            "The caller's jobs (`admin`: every job), filtered, sorted and paged by `offset` or "
+            "by `cursor`. Filters combine with AND; the values of one filter with OR. Paging by "
+            "cursor never skips or repeats a job while new jobs are being created."
+        ),
+        parameters=(
+            *("Limit", "Offset", "Cursor", "Sort", "Order"),
+            *("TypeFilter", "StatusFilter", "PriorityFilter", "CategoryFilter", "OwnerFilter"),
+            *("ParentIdFilter", "FinishedFilter", "StarredFilter", "ResultTypeFilter"),
+            *("CreatedFrom", "CreatedTo"),
+        ),
+        responses={"200": _json_response("JobPage", "One page of jobs.")},
+        errors=(400,),
+        notes={
+            400: "An invalid parameter value, or both `offset` and `cursor`, or a cursor "
+            "used with another sort, order or filters; `details` names the parameter."
+        },
+    )
+
+
+def _cancel_job() -> Schema:
+    return _operation(
+        "cancelJob",
+        "Cancel a job",
+        tag="Jobs",
+        scope="jobs:write",
+        description=(
+            "A pending job becomes `cancelled` at once. A running one gets `cancel_requested: "
+            "true`: its worker stops at its next checkpoint and the job becomes `cancelled`; a "
+            "worker that never acknowledges loses its lease and the job is cancelled then. "
+            "Repeating the call is harmless (200). A batch parent cancels all its unfinished "
+            "children."
+        ),
+        parameters=("JobId",),
+        body=_json_body("CancelRequest", "Optional: why.", required=False),
+        responses={"200": _json_response("Job", "The job, cancelled or cancelling.")},
+        errors=(400, 404, 409, 413, 415),
+        notes={409: "The job is already terminal."},
+    )
+
+
+def _event_paths() -> Paths:
+    deleted = " `admin` can still read the events of a deleted job."
+    return {
+        "/api/v1/jobs/{id}/events": {
+            "get": _events_operation(
+                "listJobEvents",
+                "Read or follow one job's events",
+                description="One job's events, in `seq` order." + deleted,
+                parameters=("JobId", "After", "EventLimit", "Stream", "LastEventId"),
+                page="JobEventPage",
+                stream=SSE_FRAMING + SINGLE_JOB_END,
+            )
+        },
+        "/api/v1/events": {
+            "get": _events_operation(
+                "listEvents",
+                "Read or follow every visible event",
+                description="Every event the caller may see (own jobs; `admin`: all), for "
+                "dashboards and audit tools." + deleted,
+                parameters=("EventJobIdFilter", "EventTypeFilter", "After", "EventLimit")
+                + ("Stream", "LastEventId"),
+                page="EventPage",
+                stream=SSE_FRAMING,
+            )
+        },
+    }
+
+
+def _events_operation(
+    operation_id: str,
+    summary: str,
+    *,
+    description: str,
+    parameters: tuple[str, ...],
+    page: str,
+    stream: str,
+) -> Schema:
+    one_job = page == "JobEventPage"
+    ok: Schema = {
+        "description": "A page of events (JSON, the default), or the live stream (SSE).",
+        "headers": {
+            name: s.ref(name, "headers") for name in ("Cache-Control", "X-Accel-Buffering")
+        },
+        "content": {
+            JSON: {"schema": s.ref(page)},
+            SSE: {"schema": {"type": "string", "description": stream}},
+        },
+    }
+    responses = {"200": ok}
+    if one_job:
+        responses["204"] = {
+            "description": "SSE only: a reconnect to a finished job with nothing left to send. "
+            "This stops `EventSource`."
+        }
+    auth_note = (
+        " Besides the Bearer header, the SSE form (only) takes the token from the "
+        "`jobtrail_token` cookie or the `access_token` query parameter."
+    )
+    return _operation(
+        operation_id,
+        summary,
+        tag="Events",
+        scope="jobs:read",
+        description=description + auth_note,
+        parameters=parameters,
+        responses=responses,
+        errors=(400, 404) if one_job else (400,),
+        auth=STREAM_AUTH,
+    )
+
+
+def _operations_paths() -> Paths:
+    readiness = "The store is reachable: `projection_lag` events await the read models."
+    operations = (
+        ("/healthz", "getHealth", "Liveness", _json_response("Health", "The process is alive.")),
+        ("/readyz", "getReadiness", "Readiness", _json_response("Readiness", readiness)),
+        ("/metrics", "getMetrics", "Prometheus metrics", _text_response()),
+        ("/openapi.json", "getOpenApi", "This document", _openapi_response()),
+    )
+    paths: Paths = {}
+    for path, operation_id, summary, ok in operations:
+        responses = {"200": ok}
+        if path == "/readyz":
+            unreachable = "The store is unreachable: `status` is `unavailable`."
+            responses["503"] = _json_response("Readiness", unreachable)
+        paths[path] = {
+            "get": _operation(
+                operation_id,
+                summary,
+                tag="Operations",
+                scope=None,
+                description=f"{summary}. No auth.",
+                responses=responses,
+            )
+        }
+    return paths
+
+
+def _text_response() -> Schema:
+    text = {"schema": {"type": "string", "description": "Prometheus text exposition format."}}
+    return {"description": "The metrics.", "content": {"text/plain": text}}
+
+
+def _openapi_response() -> Schema:
+    content = {JSON: {"schema": {"type": "object", "description": "An OpenAPI 3.1 document."}}}
+    return {"description": "This document.", "content": content}

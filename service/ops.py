@@ -1,0 +1,49 @@
+"""Operations routes (no auth): liveness, readiness, metrics, the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.responses import JSONResponse, Response
+
+from projections import sql
+from service import openapi
+from service.runtime import runtime
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+
+async def healthz(_: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    rt = runtime(request)
+    try:
+        last_event_id = await rt.in_thread(rt.store.max_position)
+        async with rt.reads.connection() as conn:
+            async with conn.execute(sql.query("tracking_position")) as cursor:
+                row = await cursor.fetchone()
+    except Exception as exc:  # Any failure to read means: not ready.
+        detail = type(exc).__name__
+        return JSONResponse({"status": "unavailable", "reason": detail}, status_code=503)
+    position = int(row[0]) if row else 0
+    return JSONResponse(
+        {
+            "status": "ready",
+            "last_event_id": last_event_id,
+            "projection_position": position,
+            "projection_lag": max(last_event_id - position, 0),
+        }
+    )
+
+
+async def metrics(request: Request) -> Response:
+    return Response(
+        runtime(request).metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+    )
+
+
+async def openapi_json(_: Request) -> Response:
+    return JSONResponse(openapi.document())

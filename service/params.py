@@ -1,0 +1,97 @@
+"""Query-string parsing: each invalid value is a 400 that names its parameter."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from service import errors, validation
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from starlette.datastructures import QueryParams
+
+
+class Params:
+    def __init__(self, query: QueryParams) -> None:
+        self._query = query
+
+    def has(self, name: str) -> bool:
+        return name in self._query
+
+    def one(self, name: str) -> str | None:
+        values = self._query.getlist(name)
+        if not values:
+            return None
+        if len(values) > 1:
+            raise _invalid(name, "given more than once")
+        return values[0]
+
+    def many(
+        self, name: str, allowed: tuple[str, ...] | None = None, max_length: int = 256
+    ) -> tuple[str, ...]:
+        """Repeated or comma-separated values, in order, without duplicates."""
+        values: list[str] = []
+        for raw in self._query.getlist(name):
+            for part in raw.split(","):
+                value = part.strip()
+                if not value or len(value) > max_length:
+                    raise _invalid(name, "has an empty or overlong value")
+                if allowed is not None and value not in allowed:
+                    raise _invalid(name, f"must be one of {', '.join(allowed)}")
+                if value not in values:
+                    values.append(value)
+        return tuple(values)
+
+    def integer(
+        self, name: str, default: int | None, low: int, high: int | None = None
+    ) -> int | None:
+        raw = self.one(name)
+        if raw is None:
+            return default
+        bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        if not raw.strip().lstrip("-").isdigit():
+            raise _invalid(name, f"must be an integer {bound}")
+        value = int(raw)
+        if value < low or (high is not None and value > high):
+            raise _invalid(name, f"must be an integer {bound}")
+        return value
+
+    def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
+        raw = self.one(name)
+        if raw is None:
+            return default
+        if raw not in allowed:
+            raise _invalid(name, f"must be one of {', '.join(allowed)}")
+        return raw
+
+    def boolean(self, name: str) -> bool | None:
+        raw = self.one(name)
+        if raw is None:
+            return None
+        if raw.lower() not in ("true", "false"):
+            raise _invalid(name, "must be true or false")
+        return raw.lower() == "true"
+
+    def time(self, name: str) -> datetime | None:
+        raw = self.one(name)
+        if raw is None:
+            return None
+        parsed = validation.parse_time(raw)
+        if parsed is None:
+            raise _invalid(name, "must be an RFC 3339 date-time or Unix epoch milliseconds")
+        return parsed
+
+    def uuids(self, name: str) -> tuple[str, ...]:
+        values = self.many(name)
+        try:
+            return tuple(str(uuid.UUID(value)) for value in values)
+        except ValueError:
+            raise _invalid(name, "must be job ids (UUIDs)") from None
+
+
+def _invalid(name: str, problem: str) -> errors.InvalidRequest:
+    return errors.InvalidRequest(
+        f"Invalid query parameter {name}: {problem}.", details={name: problem}
+    )

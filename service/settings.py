@@ -1,0 +1,114 @@
+"""Configuration, read from the environment once (API.md, "Running")."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Self
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+class ConfigError(Exception):
+    """The configuration is invalid."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    body_bytes: int = 1024 * 1024
+    field_bytes: int = 256 * 1024  # payload, result, metadata: each, as JSON
+    log_message_bytes: int = 8 * 1024
+    children: int = 1000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    database_url: str = "sqlite:///./data/jobtrail.db"
+    data_dir: Path = Path("data")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    jwt_secret: str | None = None
+    jwt_public_key: Path | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    # FULL: a 2xx survives power loss. NORMAL: survives a crash of the process, not of
+    # the machine, and commits several times faster.
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    aggregate_cache_size: int = 4096
+    snapshot_interval: int = 100
+    max_batch: int = 512
+    read_connections: int = 4
+    limits: Limits = field(default_factory=Limits)
+    demo: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        env = os.environ if environ is None else environ
+        settings = cls()
+        database_url = env.get("JOBTRAIL_DATABASE_URL") or settings.database_url
+        data_dir = Path(env.get("JOBTRAIL_DATA_DIR") or _default_data_dir(database_url))
+        public_key = env.get("JOBTRAIL_JWT_PUBLIC_KEY")
+        synchronous = (env.get("JOBTRAIL_SQLITE_SYNCHRONOUS") or "FULL").upper()
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ConfigError("JOBTRAIL_SQLITE_SYNCHRONOUS must be FULL or NORMAL.")
+        return replace(
+            settings,
+            database_url=database_url,
+            data_dir=data_dir,
+            host=env.get("JOBTRAIL_HOST") or settings.host,
+            port=_int(env, "JOBTRAIL_PORT", settings.port),
+            jwt_secret=env.get("JOBTRAIL_JWT_SECRET") or None,
+            jwt_public_key=Path(public_key) if public_key else None,
+            jwt_issuer=env.get("JOBTRAIL_JWT_ISSUER") or None,
+            jwt_audience=env.get("JOBTRAIL_JWT_AUDIENCE") or None,
+            sqlite_synchronous=synchronous,  # type: ignore[arg-type]
+            aggregate_cache_size=_int(env, "JOBTRAIL_AGGREGATE_CACHE_SIZE", 4096),
+        )
+
+    @property
+    def sqlite_path(self) -> Path:
+        parts = urlsplit(self.database_url)
+        if parts.scheme != "sqlite":
+            raise ConfigError(f"Not an SQLite database URL: {self.database_url!r}")
+        # sqlite:///relative/path and sqlite:////absolute/path, as SQLAlchemy spells them.
+        return Path(self.database_url.removeprefix("sqlite:///"))
+
+    def signing_secret(self) -> str:
+        """The HS256 secret: configured, or generated once and kept in the data directory."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        path = self.data_dir / "jwt-secret"
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            pass
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(48)
+        try:
+            # O_EXCL: when two processes start at once, one secret wins and both use it.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text(encoding="utf-8").strip()
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(secret)
+        return secret
+
+
+def _default_data_dir(database_url: str) -> Path:
+    if database_url.startswith("sqlite:///"):
+        return Path(database_url.removeprefix("sqlite:///")).parent
+    return Path("data")
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name)
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, not {value!r}.") from None

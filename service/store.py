@@ -1,0 +1,147 @@
+"""The event store: the `eventsourcing` library's SQLite persistence, with the read models
+maintained inside the transaction that records the events (read-your-writes, exactly once).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.sqlite import (
+    SQLiteApplicationRecorder,
+    SQLiteConnection,
+    SQLiteConnectionPool,
+    SQLiteCursor,
+    SQLiteFactory,
+)
+
+from domain.job import Job
+from projections import projector, sql
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from eventsourcing.persistence import InfrastructureFactory, StoredEvent
+    from eventsourcing.utils import Environment
+
+    from service.settings import Settings
+
+log = logging.getLogger("jobtrail.store")
+
+
+@dataclass(slots=True)
+class ProjectionBatch:
+    """What one transaction records: its events in order, and their jobs' new states."""
+
+    events: list[Job.Event | Job.Created]
+    jobs: dict[UUID, Job]
+    positions: list[int] = field(default_factory=list)
+    documents: dict[UUID, str] = field(default_factory=dict)
+
+
+class _TunedPool(SQLiteConnectionPool):
+    def __init__(self, *, synchronous: str, **kwargs: Any) -> None:
+        self.synchronous = synchronous
+        super().__init__(**kwargs)
+
+    def _create_connection(self) -> SQLiteConnection:
+        connection = super()._create_connection()
+        connection._sqlite_conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        return connection
+
+
+class ProjectingRecorder(SQLiteApplicationRecorder):
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), *sql.schema()]
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        positions = super()._insert_events(c, stored_events)
+        batch: ProjectionBatch | None = kwargs.get("projection")
+        if batch is not None and positions is not None:
+            assert len(positions) == len(batch.events)
+            batch.positions = list(positions)
+            recorded = [
+                projector.Recorded(position=p, event=e)
+                for p, e in zip(positions, batch.events, strict=True)
+            ]
+            batch.documents = projector.apply(c, recorded, batch.jobs)
+        return positions
+
+
+class _Factory(SQLiteFactory):
+    application_recorder_class = ProjectingRecorder
+
+    def __init__(self, env: Environment) -> None:
+        super().__init__(env)
+        pool = self.datastore.pool
+        self.datastore.pool = _TunedPool(
+            synchronous=env.get("SQLITE_SYNCHRONOUS", "FULL"),
+            db_name=pool.db_name,
+            lock_timeout=pool.lock_timeout,
+        )
+        pool.close()
+
+
+class EventStore(Application[UUID]):
+    """The jobs' event store; `Writer` is its only writer in this process."""
+
+    name = "jobtrail"
+    is_snapshotting_enabled = True
+
+    def construct_factory(self, env: Environment) -> InfrastructureFactory[Any]:
+        return cast("InfrastructureFactory[Any]", _Factory(env))
+
+    @classmethod
+    def open(cls, settings: Settings) -> EventStore:
+        path = settings.sqlite_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return cls(
+            env={
+                "SQLITE_DBNAME": str(path),
+                "SQLITE_LOCK_TIMEOUT": "10",
+                "SQLITE_SYNCHRONOUS": settings.sqlite_synchronous,
+            }
+        )
+
+    @property
+    def projecting_recorder(self) -> ProjectingRecorder:
+        assert isinstance(self.recorder, ProjectingRecorder)
+        return self.recorder
+
+    def load(self, job_id: UUID, version: int | None = None) -> Job:
+        job: Job = self.repository.get(job_id, version=version)
+        assert isinstance(job, Job)
+        return job
+
+    def record(self, batch: ProjectionBatch) -> None:
+        """Records the batch's events and read-model rows in one transaction."""
+        self.save(*batch.events, projection=batch)
+
+    def take_snapshot_of(self, job: Job) -> None:
+        snapshot = Job.Snapshot.take(job)
+        assert self.snapshots is not None
+        self.snapshots.put([snapshot])
+
+    def position_of(self, job_id: UUID, seq: int) -> int | None:
+        """The global event id of a job's event number `seq`."""
+        with self.recorder.datastore.transaction(commit=False) as c:  # type: ignore[attr-defined]
+            c.execute(
+                "SELECT rowid FROM stored_events WHERE originator_id = ? "
+                "AND originator_version = ?",
+                (job_id.hex, seq),
+            )
+            row = c.fetchone()
+        return None if row is None else int(row[0])
+
+    def max_position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    def tracking_position(self) -> int:
+        with self.recorder.datastore.transaction(commit=False) as c:  # type: ignore[attr-defined]
+            c.execute(sql.query("tracking_position"))
+            return int(c.fetchone()[0])

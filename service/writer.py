@@ -1,0 +1,296 @@
+"""One writer thread per process: it runs the commands of concurrent requests and commits
+them in groups, so durability (an fsync per commit) is paid once per group, not per request.
+
+A command is a function of a `UnitOfWork`. It loads jobs, calls their methods and returns a
+value; it must raise before changing anything when a rule forbids its change (the domain's
+commands do). The writer records every event of the group in one transaction, together with
+the read-model rows, then resolves each request's future.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from domain.job import Job
+from service import errors
+from service.store import ProjectionBatch
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from service.store import EventStore
+
+T = TypeVar("T")
+log = logging.getLogger("jobtrail.writer")
+
+_CONFLICT_RETRIES = 3
+
+
+class UnitOfWork:
+    """The jobs one group of commands reads and changes."""
+
+    def __init__(self, writer: Writer, clock: Callable[[], datetime]) -> None:
+        self._writer = writer
+        self._clock = clock
+        self.jobs: dict[UUID, Job] = {}
+        # Idempotency keys claimed by this group's commands, not yet in the read model.
+        self.keys: dict[tuple[str, str], tuple[str, UUID]] = {}
+        self.now = clock()
+
+    def get(self, job_id: UUID) -> Job:
+        """The job, as changed so far in this group; NotFound when it does not exist."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            job = self._writer.cached(job_id)
+            self.jobs[job_id] = job
+        return job
+
+    def add(self, job: Job) -> None:
+        self.jobs[job.id] = job
+
+    def lookup(self, query: str, parameters: tuple[Any, ...]) -> Any:
+        """One row from the database, read inside the writer (serialised with all writes)."""
+        return self._writer.lookup(query, parameters)
+
+    def tick(self) -> None:
+        # Event timestamps never go backwards within a process, even if the clock does.
+        self.now = max(self.now, self._clock())
+
+    def pending_count(self) -> int:
+        return sum(len(job.pending_events) for job in self.jobs.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Committed(Generic[T]):
+    """A command's return value, and the rendered documents of the jobs its group changed."""
+
+    value: T
+    documents: dict[UUID, str]
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """One transaction: the id of its last event, and how many commands and events it held."""
+
+    position: int
+    commands: int
+    events: int
+
+
+@dataclass(slots=True)
+class _Request:
+    command: Callable[[UnitOfWork], Any]
+    future: Future[Committed[Any]]
+
+
+class _Poisoned(Exception):
+    """A command raised after changing a job: the group is retried one command at a time."""
+
+
+class Writer:
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        cache_size: int = 4096,
+        max_batch: int = 512,
+        snapshot_interval: int = 100,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self._cache: collections.OrderedDict[UUID, Job] = collections.OrderedDict()
+        self._cache_size = cache_size
+        self._max_batch = max_batch
+        self._snapshot_interval = snapshot_interval
+        self._clock = clock
+        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="jobtrail-writer", daemon=True)
+        self._listeners: list[Callable[[Commit], None]] = []
+        self.batches = 0
+        self.commands = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finishes every command already submitted, then stops."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def on_commit(self, listener: Callable[[Commit], None]) -> None:
+        """Calls `listener(commit)` from the writer thread after each commit."""
+        self._listeners.append(listener)
+
+    def submit(self, command: Callable[[UnitOfWork], T]) -> Future[Committed[T]]:
+        future: Future[Committed[T]] = Future()
+        if not self._thread.is_alive():
+            raise RuntimeError("The writer is not running.")
+        self._queue.put(_Request(command, future))
+        return future
+
+    async def run(self, command: Callable[[UnitOfWork], T]) -> Committed[T]:
+        """Runs the command in the writer and waits until its events are durable."""
+        return await asyncio.wrap_future(self.submit(command))
+
+    def call(self, command: Callable[[UnitOfWork], T]) -> Committed[T]:
+        """Like `run`, for synchronous callers (CLI, threads)."""
+        return self.submit(command).result()
+
+    # The writer thread.
+
+    def cached(self, job_id: UUID) -> Job:
+        job = self._cache.get(job_id)
+        if job is not None:
+            self._cache.move_to_end(job_id)
+            return job
+        try:
+            job = self.store.load(job_id)
+        except AggregateNotFoundError:
+            raise errors.NotFound() from None
+        self._remember(job)
+        return job
+
+    def lookup(self, query: str, parameters: tuple[Any, ...]) -> Any:
+        with self.store.recorder.datastore.transaction(commit=False) as c:  # type: ignore[attr-defined]
+            c.execute(query, parameters)
+            return c.fetchone()
+
+    def _remember(self, job: Job) -> None:
+        self._cache[job.id] = job
+        self._cache.move_to_end(job.id)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            stop = False
+            while len(group) < self._max_batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                group.append(more)
+            self._commit_group(group)
+            if stop:
+                return
+
+    def _commit_group(self, group: list[_Request]) -> None:
+        try:
+            self._execute(group)
+        except (_Poisoned, IntegrityError) as exc:
+            if len(group) == 1:
+                self._retry_alone(group[0], exc)
+            else:
+                for request in group:
+                    self._commit_group([request])
+        except Exception as exc:
+            log.exception("writer group failed")
+            for request in group:
+                _fail(request, exc)
+
+    def _retry_alone(self, request: _Request, first: Exception) -> None:
+        failure: BaseException = first
+        attempts = 0
+        while isinstance(failure, IntegrityError) and attempts < _CONFLICT_RETRIES:
+            attempts += 1
+            try:
+                self._execute([request])
+            except Exception as again:
+                failure = again
+            else:
+                return
+        if isinstance(failure, IntegrityError):
+            _fail(request, errors.Conflict("The job was changed concurrently; try again."))
+        elif isinstance(failure, _Poisoned) and failure.__cause__ is not None:
+            _fail(request, failure.__cause__)
+        else:
+            log.error("command failed", exc_info=failure)
+            _fail(request, failure)
+
+    def _execute(self, group: list[_Request]) -> None:
+        uow = UnitOfWork(self, self._clock)
+        outcomes: list[tuple[_Request, Any, BaseException | None]] = []
+        try:
+            for request in group:
+                uow.tick()
+                before = uow.pending_count()
+                try:
+                    outcomes.append((request, request.command(uow), None))
+                except Exception as exc:
+                    if uow.pending_count() != before:
+                        raise _Poisoned() from exc
+                    outcomes.append((request, None, exc))
+            versions_before = {j.id: j.version - len(j.pending_events) for j in uow.jobs.values()}
+            batch = ProjectionBatch(
+                events=[_typed(e) for job in uow.jobs.values() for e in job.collect_events()],
+                jobs=dict(uow.jobs),
+            )
+            if batch.events:
+                self.store.record(batch)
+        except BaseException:
+            for job_id in uow.jobs:
+                self._cache.pop(job_id, None)
+            raise
+        for job in uow.jobs.values():
+            if job.deleted:
+                self._cache.pop(job.id, None)
+            else:
+                self._remember(job)
+        position = batch.positions[-1] if batch.positions else 0
+        self.batches += 1
+        self.commands += len(group)
+        for request, value, failure in outcomes:
+            if failure is None:
+                _resolve(request, Committed(value, batch.documents, position))
+            else:
+                _fail(request, failure)
+        if batch.positions:
+            self._snapshot(uow, versions_before)
+            commit = Commit(position, len(group), len(batch.positions))
+            for listener in self._listeners:
+                listener(commit)
+
+    def _snapshot(self, uow: UnitOfWork, versions_before: dict[UUID, int]) -> None:
+        interval = self._snapshot_interval
+        for job in uow.jobs.values():
+            if job.version // interval > versions_before[job.id] // interval:
+                try:
+                    self.store.take_snapshot_of(job)
+                except Exception:  # A missed snapshot only costs a longer load later.
+                    log.exception("snapshot of job %s failed", job.id)
+
+
+def _typed(event: object) -> Job.Event | Job.Created:
+    assert isinstance(event, Job.Event | Job.Created)
+    return event
+
+
+def _resolve(request: _Request, committed: Committed[Any]) -> None:
+    if not request.future.done():
+        request.future.set_result(committed)
+
+
+def _fail(request: _Request, exc: BaseException) -> None:
+    if not request.future.done():
+        request.future.set_exception(exc)

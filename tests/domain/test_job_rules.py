@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import pytest
+
+from domain import errors
+from domain.job import Job
+from tests.domain import jobs
+from tests.domain.jobs import NOW
+
+COMMANDS: dict[str, Callable[[Job], None]] = {
+    "start": lambda job: jobs.start(job, token="lease-2"),
+    "report_progress": lambda job: job.report_progress({"percent": 1.0}, now=NOW),
+    "log": lambda job: job.log(level="info", message="hi", data=None, now=NOW),
+    "succeed": lambda job: job.succeed(result=1, result_type="int", now=NOW),
+    "fail": lambda job: jobs.fail(job),
+    "cancel": lambda job: job.cancel(reason=None, now=NOW),
+    "acknowledge_cancel": lambda job: job.acknowledge_cancel(now=NOW),
+    "update": lambda job: job.update({"name": "x"}, now=NOW),
+    "delete": lambda job: job.delete(now=NOW),
+    "check_lease": lambda job: job.check_lease("lease-1", NOW),
+}
+WORK = ("report_progress", "log", "succeed", "fail")  # only a running job does these
+WAYS_OUT = ("start", *WORK, "cancel", "acknowledge_cancel")
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+REFUSED = [
+    *[("pending", name, errors.InvalidTransition) for name in WORK],
+    # Its run_at (NOW + backoff) is still in the future.
+    *[("retry_scheduled", name, errors.InvalidTransition) for name in ("start", *WORK)],
+    ("running", "start", errors.InvalidTransition),
+    ("cancel_requested", "start", errors.InvalidTransition),
+    *[(state, name, errors.InvalidTransition) for state in TERMINAL for name in WAYS_OUT],
+    *[("deleted", name, errors.JobDeleted) for name in COMMANDS],
+]
+
+
+@pytest.mark.parametrize(
+    ("situation", "command", "error"),
+    [pytest.param(*case, id=f"{case[1]}-on-{case[0]}") for case in REFUSED],
+)
+def test_refused_command_raises_and_changes_nothing(
+    situation: str, command: str, error: type[errors.DomainError]
+) -> None:
+    job = jobs.in_situation(situation)
+    before = copy.deepcopy(jobs.state_of(job))
+    events_before = list(job.pending_events)
+
+    with pytest.raises(error) as caught:
+        COMMANDS[command](job)
+
+    assert caught.value.job_id == str(job.id)
+    assert job.pending_events == events_before
+    assert jobs.state_of(job) == before
+
+
+@pytest.mark.parametrize("name", WORK)
+def test_work_is_refused_unless_running(name: str) -> None:
+    job = jobs.new()
+    with pytest.raises(errors.InvalidTransition) as caught:
+        COMMANDS[name](job)
+    assert caught.value.state == "pending"
+
+
+@pytest.mark.parametrize("terminal", TERMINAL)
+def test_terminal_job_has_no_way_out(terminal: str) -> None:
+    job = jobs.in_situation(terminal)
+    for name in WAYS_OUT:
+        with pytest.raises(errors.InvalidTransition):
+            COMMANDS[name](job)
+    assert job.status == terminal
+
+
+def test_deleted_job_refuses_everything() -> None:
+    job = jobs.in_situation("deleted")
+    for command in COMMANDS.values():
+        with pytest.raises(errors.JobDeleted):
+            command(job)
+
+
+def test_domain_errors_share_one_base() -> None:
+    for error in (errors.InvalidTransition, errors.JobDeleted, errors.LeaseMismatch):
+        assert issubclass(error, errors.DomainError)
+
+
+# Leases.
+
+
+def test_check_lease_accepts_the_current_unexpired_lease() -> None:
+    job = jobs.running()
+    job.check_lease("lease-1", jobs.LEASE_ENDS - timedelta(microseconds=1))
+
+
+@pytest.mark.parametrize(
+    ("token", "now"),
+    [
+        pytest.param("lease-2", NOW, id="wrong-token"),
+        pytest.param("lease-1", jobs.LEASE_ENDS, id="expires-now"),
+        pytest.param("lease-1", jobs.LEASE_ENDS + timedelta(seconds=1), id="expired"),
+    ],
+)
+def test_check_lease_refuses_a_lost_lease(token: str, now: datetime) -> None:
+    job = jobs.running()
+    with pytest.raises(errors.LeaseMismatch) as caught:
+        job.check_lease(token, now)
+    assert caught.value.job_id == str(job.id)
+
+
+@pytest.mark.parametrize("situation", ["pending", "retry_scheduled", *TERMINAL])
+def test_check_lease_refuses_a_job_not_running(situation: str) -> None:
+    job = jobs.in_situation(situation)
+    with pytest.raises(errors.LeaseMismatch):
+        job.check_lease("lease-1", NOW)
+
+
+def test_lease_of_a_previous_attempt_is_refused() -> None:
+    job = jobs.running(max_attempts=2)
+    jobs.fail(job)
+    assert job.run_at is not None
+    jobs.start(job, now=job.run_at, token="lease-2")
+
+    with pytest.raises(errors.LeaseMismatch):
+        job.check_lease("lease-1", job.run_at)
+    job.check_lease("lease-2", job.run_at)
+
+
+# A known domain bug, kept as a strict xfail so that its fix is noticed.
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "domain bug: fail() on a running job whose cancel was requested schedules a retry "
+        "(status back to pending with cancel_requested still true, so the job runs again), "
+        "although API.md says a running job asked to cancel stops and becomes cancelled"
+    ),
+)
+def test_fail_after_cancel_request_does_not_retry() -> None:
+    job = jobs.in_situation("cancel_requested")
+    jobs.fail(job)
+
+    assert "retry_scheduled" not in jobs.kinds(job)
+    assert job.is_finished
