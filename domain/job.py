@@ -126,6 +126,7 @@ class Job(Aggregate):
             job.lease_expires_at = self.lease_expires_at
             job.started_at = self.timestamp
             job.run_at = None
+            job.progress = empty_progress()  # each attempt reports its own progress
 
     class Progressed(Event):
         kind: ClassVar[str] = "progress"
@@ -148,6 +149,7 @@ class Job(Aggregate):
         def apply(self, job: Job) -> None:
             job.result = self.result
             job.result_type = self.result_type
+            job.error = None  # an earlier attempt's error is history now
             _finish(job, JobState.SUCCEEDED, self.timestamp)
 
     class Failed(Event):
@@ -292,6 +294,11 @@ class Job(Aggregate):
     ) -> None:
         self.check_exists()
         self.check_state(JobState.FAILED, "failed")
+        if self.cancel_requested:  # the user asked it to stop: it ends cancelled, not retried
+            self.trigger_event(
+                self.Cancelled, timestamp=now, reason="failed after a cancel request"
+            )
+            return
         run_at = retry.decide_retry(
             self, retry=retry_allowed, now=now, policy=policy, jitter=jitter
         )
@@ -303,9 +310,11 @@ class Job(Aggregate):
     def cancel(self, *, reason: str | None, now: datetime) -> None:
         """Cancels a pending job at once; asks a running one's worker to stop.
 
-        Asking again while a cancel is pending changes nothing.
+        Asking again, while the worker has not stopped yet or once it has, changes nothing.
         """
         self.check_exists()
+        if self.state is JobState.CANCELLED:
+            return
         self.check_state(JobState.CANCELLED, "cancelled")
         if self.state is JobState.PENDING:
             self.trigger_event(self.Cancelled, timestamp=now, reason=reason)
@@ -313,8 +322,11 @@ class Job(Aggregate):
             self.trigger_event(self.CancelRequested, timestamp=now, reason=reason)
 
     def acknowledge_cancel(self, *, now: datetime) -> None:
-        self.check_exists()
-        self.check_state(JobState.CANCELLED, "cancelled")
+        self.check_running("cancelled by its worker")
+        if not self.cancel_requested:
+            raise errors.InvalidTransition(
+                job_id=str(self.id), state=self.status, action="cancelled without a request"
+            )
         self.trigger_event(self.Cancelled, timestamp=now, reason=None)
 
     def update(self, changes: dict[str, Any], *, now: datetime) -> None:

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from domain import errors
+from domain import errors, retry
 from domain.job import Job
 from tests.domain import jobs
 from tests.domain.jobs import NOW
@@ -33,7 +33,14 @@ REFUSED = [
     *[("retry_scheduled", name, errors.InvalidTransition) for name in ("start", *WORK)],
     ("running", "start", errors.InvalidTransition),
     ("cancel_requested", "start", errors.InvalidTransition),
-    *[(state, name, errors.InvalidTransition) for state in TERMINAL for name in WAYS_OUT],
+    *[
+        (state, name, errors.InvalidTransition)
+        for state in TERMINAL
+        for name in WAYS_OUT
+        if (state, name) != ("cancelled", "cancel")  # cancelling again is harmless
+    ],
+    ("running", "acknowledge_cancel", errors.InvalidTransition),  # nobody asked it to stop
+    ("pending", "acknowledge_cancel", errors.InvalidTransition),
     *[("deleted", name, errors.JobDeleted) for name in COMMANDS],
 ]
 
@@ -69,6 +76,8 @@ def test_work_is_refused_unless_running(name: str) -> None:
 def test_terminal_job_has_no_way_out(terminal: str) -> None:
     job = jobs.in_situation(terminal)
     for name in WAYS_OUT:
+        if (terminal, name) == ("cancelled", "cancel"):
+            continue
         with pytest.raises(errors.InvalidTransition):
             COMMANDS[name](job)
     assert job.status == terminal
@@ -120,27 +129,43 @@ def test_lease_of_a_previous_attempt_is_refused() -> None:
     job = jobs.running(max_attempts=2)
     jobs.fail(job)
     assert job.run_at is not None
-    jobs.start(job, now=job.run_at, token="lease-2")
+    due = job.run_at
+    jobs.start(job, now=due, token="lease-2")
 
     with pytest.raises(errors.LeaseMismatch):
-        job.check_lease("lease-1", job.run_at)
-    job.check_lease("lease-2", job.run_at)
+        job.check_lease("lease-1", due)
+    job.check_lease("lease-2", due)
 
 
-# A known domain bug, kept as a strict xfail so that its fix is noticed.
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "domain bug: fail() on a running job whose cancel was requested schedules a retry "
-        "(status back to pending with cancel_requested still true, so the job runs again), "
-        "although API.md says a running job asked to cancel stops and becomes cancelled"
-    ),
-)
 def test_fail_after_cancel_request_does_not_retry() -> None:
     job = jobs.in_situation("cancel_requested")
     jobs.fail(job)
 
     assert "retry_scheduled" not in jobs.kinds(job)
     assert job.is_finished
+
+
+def test_cancelling_a_cancelled_job_again_changes_nothing() -> None:
+    job = jobs.in_situation("cancelled")
+    version = job.version
+    job.cancel(reason="again", now=NOW)
+    assert job.version == version
+    assert job.status == "cancelled"
+
+
+def test_a_new_attempt_starts_with_empty_progress_and_success_clears_the_old_error() -> None:
+    job = jobs.in_situation("running")
+    job.report_progress({"percent": 40.0}, now=NOW)
+    job.fail(
+        error={"message": "boom", "code": "x", "details": None},
+        retry_allowed=True,
+        now=NOW,
+        policy=retry.RetryPolicy(base_seconds=0, cap_seconds=0),
+        jitter=0.0,
+    )
+    assert job.status == "pending"
+    jobs.start(job, token="lease-2")
+    assert job.progress["percent"] is None
+    assert job.error is not None
+    job.succeed(result=1, result_type=None, now=NOW)
+    assert job.error is None
