@@ -12,7 +12,7 @@ INSERT OR IGNORE INTO tracking (projection, position) VALUES ('jobs', 0);
 -- so (sort key, created_seq) is unique and keyset pagination is exact.
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
-    created_seq INTEGER NOT NULL UNIQUE,
+    created_seq INTEGER NOT NULL,
     owner TEXT NOT NULL,
     type TEXT NOT NULL,
     status TEXT NOT NULL,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 from typing import TYPE_CHECKING
 
@@ -81,8 +80,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             metrics=metrics,
             store_limiter=anyio.CapacityLimiter(4),
         )
-        # Long-lived start-up objects need never be scanned again by the collector.
-        gc.freeze()
         try:
             yield
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import sys
 
@@ -40,6 +41,8 @@ def serve(host: str | None, port: int | None, print_token: bool) -> None:
         )
         click.echo(f"dev token (admin, 24 h):\n  export TOKEN={token}")
         click.echo(f'  curl -H "Authorization: Bearer $TOKEN" {url}/api/v1/jobs')
+    # Start-up objects live as long as the process: keep the collector from rescanning them.
+    gc.freeze()
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -1,8 +1,9 @@
 """The OpenAPI 3.1 document served at GET /openapi.json.
 
 It states API.md, plus the decisions API.md leaves open, in the `description` fields: this
-document is where those decisions are recorded. Each route group is one `*_paths()` function;
-a new group (workers, session) is one more function passed to `_merge` in `document()`.
+document is where those decisions are recorded. Each route group is one `*_paths()` function
+under one tag; a new group (workers, session) is one more `_tagged(...)` line in `document()`
+and one more row in `TAGS`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ SSE = "text/event-stream"
 BEARER_ONLY = ("bearerAuth",)
 # API.md: only the two SSE forms also read the cookie or the query token.
 STREAM_AUTH = ("bearerAuth", "tokenCookie", "accessToken")
+EVENT_PAGING = ("After", "EventLimit", "Stream", "LastEventId")
 TAGS = (
     ("Jobs", "Create, read, change, cancel, replay and delete jobs."),
     ("Events", "Every job's immutable event history: pages, or a live SSE stream."),
@@ -57,10 +59,14 @@ def document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": _info(),
         "tags": [{"name": name, "description": text} for name, text in TAGS],
-        "paths": _merge(_job_paths(), _event_paths(), _operations_paths()),
+        "paths": _merge(
+            _tagged("Jobs", _job_paths()),
+            _tagged("Events", _event_paths()),
+            _tagged("Operations", _operations_paths()),
+        ),
         "components": {
             "schemas": s.schemas(),
-            "parameters": _parameters(),
+            "parameters": s.parameters(),
             "headers": _headers(),
             "responses": _error_responses(),
             "securitySchemes": _security_schemes(),
@@ -87,6 +93,12 @@ def _info() -> Schema:
     }
 
 
+def _tagged(tag: str, paths: Paths) -> Paths:
+    return {
+        path: {m: {"tags": [tag], **op} for m, op in item.items()} for path, item in paths.items()
+    }
+
+
 def _merge(*groups: Paths) -> Paths:
     paths: Paths = {}
     for group in groups:
@@ -103,7 +115,6 @@ def _operation(
     operation_id: str,
     summary: str,
     *,
-    tag: str,
     scope: str | None,
     description: str,
     responses: Mapping[str, Schema],
@@ -113,7 +124,7 @@ def _operation(
     body: Schema | None = None,
     auth: tuple[str, ...] = BEARER_ONLY,
 ) -> Schema:
-    operation: Schema = {"operationId": operation_id, "summary": summary, "tags": [tag]}
+    operation: Schema = {"operationId": operation_id, "summary": summary}
     if scope is None:
         operation |= {"description": description, "security": []}
     else:
@@ -162,7 +173,6 @@ def _job_paths() -> Paths:
             "get": _operation(
                 "getJob",
                 "Get a job",
-                tag="Jobs",
                 scope="jobs:read",
                 description=(
                     "With `as_of=N`, the job as it was after its event `seq` N, rebuilt from the "
@@ -179,7 +189,6 @@ def _job_paths() -> Paths:
             "patch": _operation(
                 "updateJob",
                 "Rename, star or re-tag a job",
-                tag="Jobs",
                 scope="jobs:write",
                 description="Changes the given fields and records an `updated` event.",
                 parameters=("JobId",),
@@ -190,7 +199,6 @@ def _job_paths() -> Paths:
             "delete": _operation(
                 "deleteJob",
                 "Delete a job",
-                tag="Jobs",
                 scope="jobs:write",
                 description=(
                     "A running job is cancelled first (its worker's lease is revoked). The job "
@@ -207,7 +215,6 @@ def _job_paths() -> Paths:
             "post": _operation(
                 "cancelNewestActiveJob",
                 "Cancel the caller's newest active job",
-                tag="Jobs",
                 scope="jobs:write",
                 description=(
                     "Cancels the newest active job the caller owns (also for `admin`), running "
@@ -222,7 +229,6 @@ def _job_paths() -> Paths:
             "post": _operation(
                 "replayJob",
                 "Run a job again",
-                tag="Jobs",
                 scope="jobs:write",
                 description=(
                     "Creates a new job with the same `type`, `payload`, `name`, `category`, "
@@ -242,7 +248,6 @@ def _create_job() -> Schema:
     return _operation(
         "createJob",
         "Create a job",
-        tag="Jobs",
         scope="jobs:write",
         description=(
             "Creates a job, or with `children` a batch parent and its children at once. "
@@ -268,7 +273,6 @@ def _list_jobs() -> Schema:
     return _operation(
         "listJobs",
         "List jobs",
-        tag="Jobs",
         scope="jobs:read",
         description=(
             "The caller's jobs (`admin`: every job), filtered, sorted and paged by `offset` or "
@@ -294,7 +298,6 @@ def _cancel_job() -> Schema:
     return _operation(
         "cancelJob",
         "Cancel a job",
-        tag="Jobs",
         scope="jobs:write",
         description=(
             "A pending job becomes `cancelled` at once. A running one gets `cancel_requested: "
@@ -319,7 +322,7 @@ def _event_paths() -> Paths:
                 "listJobEvents",
                 "Read or follow one job's events",
                 description="One job's events, in `seq` order." + deleted,
-                parameters=("JobId", "After", "EventLimit", "Stream", "LastEventId"),
+                parameters=("JobId", *EVENT_PAGING),
                 page="JobEventPage",
                 stream=SSE_FRAMING + SINGLE_JOB_END,
             )
@@ -330,8 +333,7 @@ def _event_paths() -> Paths:
                 "Read or follow every visible event",
                 description="Every event the caller may see (own jobs; `admin`: all), for "
                 "dashboards and audit tools." + deleted,
-                parameters=("EventJobIdFilter", "EventTypeFilter", "After", "EventLimit")
-                + ("Stream", "LastEventId"),
+                parameters=("EventJobIdFilter", "EventTypeFilter", *EVENT_PAGING),
                 page="EventPage",
                 stream=SSE_FRAMING,
             )
@@ -372,7 +374,6 @@ def _events_operation(
     return _operation(
         operation_id,
         summary,
-        tag="Events",
         scope="jobs:read",
         description=description + auth_note,
         parameters=parameters,
@@ -400,7 +401,6 @@ def _operations_paths() -> Paths:
             "get": _operation(
                 operation_id,
                 summary,
-                tag="Operations",
                 scope=None,
                 description=f"{summary}. No auth.",
                 responses=responses,
@@ -417,3 +417,53 @@ def _text_response() -> Schema:
 def _openapi_response() -> Schema:
     content = {JSON: {"schema": {"type": "object", "description": "An OpenAPI 3.1 document."}}}
     return {"description": "This document.", "content": content}
+
+
+def _error_responses() -> Schema:
+    content = {JSON: {"schema": s.ref("Error")}}
+    responses = {
+        name: {"description": text, "content": content} for _, name, text in ERROR_RESPONSES
+    }
+    responses["Unauthorized"]["headers"] = {
+        "WWW-Authenticate": s.ref("WWW-Authenticate", "headers")
+    }
+    return responses
+
+
+def _headers() -> Schema:
+    def header(description: str, schema: Schema) -> Schema:
+        return {"description": description, "schema": schema}
+
+    return {
+        "Location": header("`/api/v1/jobs/{id}`: the new job.", s.string(format="uri-reference")),
+        "Idempotent-Replayed": header("`true` on an idempotent replay.", s.enum(("true",))),
+        "WWW-Authenticate": header("Always `Bearer`.", s.string()),
+        "Cache-Control": header("`no-cache` on the SSE form.", s.string()),
+        "X-Accel-Buffering": header("`no` on the SSE form.", s.string()),
+    }
+
+
+def _security_schemes() -> Schema:
+    bearer = (
+        "A JWT. Claims: `sub` (required: the user id, which becomes the job's `owner`), `exp` "
+        "(required), `scope` (space-separated: `jobs:read`, `jobs:write`, `worker`, `admin`; "
+        "no `scope` claim means `jobs:read jobs:write`). The algorithm is pinned by "
+        "configuration (HS256 by default; RS256/ES256 with a public key); `iss`/`aud` are "
+        "enforced when configured; `alg: none` is never accepted. A bad token → 401 with "
+        "`WWW-Authenticate: Bearer`; a missing scope → 403."
+    )
+    cookie = (
+        "The SSE forms only: the HttpOnly, `SameSite=Strict` cookie set by "
+        "`POST /api/v1/session` (called with the Bearer header); it expires with the token."
+    )
+    query = "The SSE forms only, for clients that can send neither header nor cookie. Never logged."
+    return {
+        "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+        | {"description": bearer},
+        "tokenCookie": _api_key("cookie", "jobtrail_token", cookie),
+        "accessToken": _api_key("query", "access_token", query),
+    }
+
+
+def _api_key(where: str, name: str, description: str) -> Schema:
+    return {"type": "apiKey", "in": where, "name": name, "description": description}

@@ -94,6 +94,10 @@ def obj(properties: Schema, *, required: tuple[str, ...] = (), description: str 
     return schema
 
 
+def free_object(description: str) -> Schema:
+    return {"type": "object", "description": description}
+
+
 def closed(schema: Schema) -> Schema:
     # Request bodies: an unknown field is a 400 that names it.
     return {**schema, "additionalProperties": False}
@@ -153,7 +157,7 @@ def _job() -> Schema:
         "parent_id": nullable(uuid("The batch parent's id, for a child job.")),
         "replayed_from": nullable(uuid("The original job's id, for a replay.")),
         "payload": any_json("The input given at creation."),
-        "metadata": obj({}, description="Free-form client data."),
+        "metadata": free_object("Free-form client data."),
         "starred": {"type": "boolean"},
         "progress": ref("Progress"),
         "children": nullable(ref("Children")),
@@ -211,7 +215,7 @@ def _error() -> Schema:
         {
             "code": enum(ERROR_CODES, "Matches the HTTP status: see the error responses."),
             "message": string("A human-readable message. Never a traceback."),
-            "details": obj({}, description="For a 400, names the offending fields or parameters."),
+            "details": free_object("For a 400, names the offending fields or parameters."),
         },
         required=("code", "message", "details"),
     )
@@ -225,7 +229,7 @@ def _job_create(*, with_children: bool) -> Schema:
         "name": nullable(string("A display name.", maxLength=200)),
         "category": nullable(string("A free-form grouping.", minLength=1, maxLength=64)),
         "priority": enum(PRIORITIES, "Claim order.", default="normal"),
-        "metadata": obj({}, description=f"Free-form client data. {FIELD_LIMIT}"),
+        "metadata": free_object(f"Free-form client data. {FIELD_LIMIT}"),
         "max_attempts": integer("Attempts allowed in all.", minimum=1, maximum=100, default=1),
         "run_at": time_input("The job is not claimed before this time."),
     }
@@ -235,10 +239,10 @@ def _job_create(*, with_children: bool) -> Schema:
             "items": ref("JobCreateChild"),
             "minItems": 1,
             "maxItems": 1000,
-            "description": "Creates a batch parent (1–1000 children, configurable). Its "
-            "`progress` counters and `children` aggregate the children's, and it finishes when "
-            "they all have: `succeeded` if all succeeded, else `failed`, or `cancelled` when "
-            "cancelled.",
+            "description": "Creates a batch parent of 1 to 1000 children (a configurable "
+            "limit). Its `progress` counters and `children` aggregate the children's, and it "
+            "finishes when they all have: `succeeded` if all succeeded, else `failed`, or "
+            "`cancelled` when cancelled.",
         }
     description = "A new job. Unknown fields → 400 naming them."
     if not with_children:
@@ -250,7 +254,7 @@ def _job_patch() -> Schema:
     properties: Schema = {
         "name": nullable(string("A display name.", maxLength=200)),
         "starred": {"type": "boolean"},
-        "metadata": obj({}, description=f"Replaces the metadata. {FIELD_LIMIT}"),
+        "metadata": free_object(f"Replaces the metadata. {FIELD_LIMIT}"),
     }
     description = "At least one field; unknown fields → 400 naming them."
     return closed({**obj(properties, description=description), "minProperties": 1})
@@ -337,6 +341,10 @@ def schemas() -> dict[str, Schema]:
     }
 
 
+def _query(name: str, description: str, schema: Schema, *, many: bool = False) -> Schema:
+    return _param("query", name, description, schema, many=many)
+
+
 def _param(
     where: str, name: str, description: str, schema: Schema, *, many: bool = False
 ) -> Schema:
@@ -372,61 +380,52 @@ def parameters() -> dict[str, Schema]:
             "header",
             "Idempotency-Key",
             "The same key from the same owner with the same body returns the original job (200, "
-            "`Idempotent-Replayed: true`) and creates nothing. Keys are scoped per owner.",
+            "`Idempotent-Replayed: true`) and creates nothing. Keys are scoped per owner. The "
+            "same key with a different body, or a key whose job was since deleted → 409.",
             {"type": "string", "minLength": 1, "maxLength": 255},
         ),
-        "Limit": _param(
-            "query", "limit", "Page size.", integer(minimum=1, maximum=100, default=20)
+        "Limit": _query("limit", "Page size.", integer(minimum=1, maximum=100, default=20)),
+        "Offset": _query("offset", "Jobs to skip (default 0). Not with `cursor`.", integer()),
+        "Cursor": _query("cursor", cursor, {"type": "string", "minLength": 1}),
+        "Sort": _query("sort", sort, enum(SORTS, default="created_at")),
+        "Order": _query(
+            "order", "`desc` (default) or `asc`.", enum(("desc", "asc"), default="desc")
         ),
-        "Offset": _param("query", "offset", "Jobs to skip. Not with `cursor`.", integer()),
-        "Cursor": _param("query", "cursor", cursor, {"type": "string", "minLength": 1}),
-        "Sort": _param("query", "sort", sort, enum(SORTS, default="created_at")),
-        "Order": _param("query", "order", "Default `desc`.", enum(("desc", "asc"), default="desc")),
-        "TypeFilter": _param("query", "type", "Job type.", job_type(), many=True),
-        "StatusFilter": _param("query", "status", "Status.", enum(JOB_STATUSES), many=True),
-        "PriorityFilter": _param("query", "priority", "Priority.", enum(PRIORITIES), many=True),
-        "CategoryFilter": _param(
-            "query", "category", "Category.", string(minLength=1, maxLength=64), many=True
+        "TypeFilter": _query("type", "Job type.", job_type(), many=True),
+        "StatusFilter": _query("status", "Status.", enum(JOB_STATUSES), many=True),
+        "PriorityFilter": _query("priority", "Priority.", enum(PRIORITIES), many=True),
+        "CategoryFilter": _query("category", "Category.", string(minLength=1), many=True),
+        "OwnerFilter": _query("owner", owner, string(minLength=1), many=True),
+        "ParentIdFilter": _query("parent_id", "Batch parent.", uuid(), many=True),
+        "FinishedFilter": _query(
+            "finished", "`true`: terminal jobs; `false`: the others.", {"type": "boolean"}
         ),
-        "OwnerFilter": _param("query", "owner", owner, string(minLength=1), many=True),
-        "ParentIdFilter": _param("query", "parent_id", "Batch parent.", uuid(), many=True),
-        "FinishedFilter": _param(
-            "query", "finished", "`true`: terminal jobs; `false`: the others.", {"type": "boolean"}
-        ),
-        "StarredFilter": _param("query", "starred", "Starred or not.", {"type": "boolean"}),
-        "ResultTypeFilter": _param(
-            "query", "result_type", "Result type.", string(minLength=1), many=True
-        ),
-        "CreatedFrom": _param(
-            "query", "created_from", "Inclusive.", time_input("Created at or after.")
-        ),
-        "CreatedTo": _param("query", "created_to", "Exclusive.", time_input("Created before.")),
-        "Include": _param(
-            "query",
+        "StarredFilter": _query("starred", "Starred or not.", {"type": "boolean"}),
+        "ResultTypeFilter": _query("result_type", "Result type.", string(minLength=1), many=True),
+        "CreatedFrom": _query("created_from", "Inclusive.", time_input("Created at or after.")),
+        "CreatedTo": _query("created_to", "Exclusive.", time_input("Created before.")),
+        "Include": _query(
             "include",
             "`logs` adds `logs`: the job's newest 100 log events, oldest first.",
             enum(("logs",)),
         ),
-        "AsOf": _param(
-            "query",
+        "AsOf": _query(
             "as_of",
             "The job as it was after its event `seq` N. Beyond the job's `version` → 400.",
             integer(minimum=1),
         ),
-        "After": _param("query", "after", after, integer(default=0)),
-        "EventLimit": _param(
-            "query",
+        "After": _query("after", after, integer(default=0)),
+        "EventLimit": _query(
             "limit",
             "Page size (JSON form).",
             integer(minimum=1, maximum=1000, default=100),
         ),
-        "Stream": _param(
-            "query",
+        "Stream": _query(
             "stream",
             "`true`: the SSE form, as with `Accept: text/event-stream`.",
             {"type": "boolean", "default": False},
         ),
         "LastEventId": _param("header", "Last-Event-ID", last_event_id, integer()),
-        "EventJobIdFilter": _param("query", "job_id", "Job id.", uuid(), many=True),
-        "EventTypeFilter": _param("query", "type", "Event type.", enum(EVENT_TYPES), many=True),
+        "EventJobIdFilter": _query("job_id", "Job id.", uuid(), many=True),
+        "EventTypeFilter": _query("type", "Event type.", enum(EVENT_TYPES), many=True),
     }

@@ -5,11 +5,13 @@ maintained inside the transaction that records the events (read-your-writes, exa
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 from eventsourcing.application import Application
+from eventsourcing.persistence import InterfaceError
 from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
     SQLiteConnection,
@@ -48,9 +50,23 @@ class _TunedPool(SQLiteConnectionPool):
         super().__init__(**kwargs)
 
     def _create_connection(self) -> SQLiteConnection:
-        connection = super()._create_connection()
-        connection._sqlite_conn.execute(f"PRAGMA synchronous={self.synchronous}")
-        return connection
+        # As the library's, but with a real statement cache: it passes cached_statements=True,
+        # which sqlite3 reads as a cache of ONE statement, so every statement was re-prepared.
+        try:
+            connection = sqlite3.connect(
+                self.db_name,
+                uri=True,
+                check_same_thread=False,
+                isolation_level=None,
+                cached_statements=256,
+                timeout=self.lock_timeout or 5,
+            )
+        except sqlite3.Error as exc:
+            raise InterfaceError(exc) from exc
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute(f"PRAGMA synchronous={self.synchronous}")
+        connection.row_factory = sqlite3.Row
+        return SQLiteConnection(sqlite_conn=connection, max_age=self.max_age)
 
 
 class ProjectingRecorder(SQLiteApplicationRecorder):

@@ -45,6 +45,8 @@ class UnitOfWork:
         self._writer = writer
         self._clock = clock
         self.jobs: dict[UUID, Job] = {}
+        # Pending-event counts of the jobs the current command touched, before it did.
+        self._baseline: dict[UUID, int] = {}
         # Idempotency keys claimed by this group's commands, not yet in the read model.
         self.keys: dict[tuple[str, str], tuple[str, UUID]] = {}
         self.now = clock()
@@ -55,21 +57,26 @@ class UnitOfWork:
         if job is None:
             job = self._writer.cached(job_id)
             self.jobs[job_id] = job
+        self._baseline.setdefault(job_id, len(job.pending_events))
         return job
 
     def add(self, job: Job) -> None:
         self.jobs[job.id] = job
+        self._baseline.setdefault(job.id, 0)
 
     def lookup(self, query: str, parameters: tuple[Any, ...]) -> Any:
         """One row from the database, read inside the writer (serialised with all writes)."""
         return self._writer.lookup(query, parameters)
 
-    def tick(self) -> None:
+    def begin(self) -> None:
+        """Starts the next command."""
+        self._baseline.clear()
         # Event timestamps never go backwards within a process, even if the clock does.
         self.now = max(self.now, self._clock())
 
-    def pending_count(self) -> int:
-        return sum(len(job.pending_events) for job in self.jobs.values())
+    def changed(self) -> bool:
+        """Whether the current command triggered events on any job it touched."""
+        return any(len(self.jobs[i].pending_events) != n for i, n in self._baseline.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,12 +240,11 @@ class Writer:
         outcomes: list[tuple[_Request, Any, BaseException | None]] = []
         try:
             for request in group:
-                uow.tick()
-                before = uow.pending_count()
+                uow.begin()
                 try:
                     outcomes.append((request, request.command(uow), None))
                 except Exception as exc:
-                    if uow.pending_count() != before:
+                    if uow.changed():
                         raise _Poisoned() from exc
                     outcomes.append((request, None, exc))
             versions_before = {j.id: j.version - len(j.pending_events) for j in uow.jobs.values()}
