@@ -74,10 +74,9 @@ async def get_job(request: Request) -> Response:
     as_of = params.integer("as_of", None, 1)
     async with rt.reads.connection() as conn:
         row = await jobs_view.get(conn, str(job_id), principal.owner_filter)
-        if row is None:
-            raise errors.NotFound()
-        logs = await feed.recent_logs(conn, row.id) if include else None
-    document = row.document
+    if row is None:
+        raise errors.NotFound()
+    document, position = row.document, row.last_event_id
     if as_of is not None:
         if as_of > row.version:
             raise errors.InvalidRequest(
@@ -85,8 +84,12 @@ async def get_job(request: Request) -> Response:
                 details={"as_of": f"must be from 1 to {row.version}"},
             )
         job = await rt.in_thread(rt.store.load, job_id, as_of)
-        position = await rt.in_thread(rt.store.position_of, job_id, as_of)
-        document = documents.dumps(documents.job_document(job, position or 0))
+        position = await rt.in_thread(rt.store.position_of, job_id, as_of) or 0
+        document = documents.dumps(documents.job_document(job, position))
+    logs = None
+    if include:  # the newest log lines up to the state shown (as_of included)
+        async with rt.reads.connection() as conn:
+            logs = await feed.recent_logs(conn, row.id, up_to=position)
     if logs is not None:
         document = f'{document[:-1]},"logs":[{",".join(logs)}]}}'
     return Response(document, media_type=JSON)
@@ -167,7 +170,7 @@ def _job_query(params: Params, principal: auth.Principal) -> tuple[jobs_view.Job
     created_to = params.time("created_to")
     filters = {
         "owners": params.many("owner"),
-        "types": params.many("type", max_length=64),
+        "types": params.many("type", pattern=validation.TYPE_PATTERN),
         "statuses": params.many("status", allowed=_STATUSES),
         "priorities": tuple(
             documents.PRIORITY_RANK[p] for p in params.many("priority", allowed=PRIORITIES)

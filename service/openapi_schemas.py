@@ -314,6 +314,7 @@ def _readiness() -> Schema:
                 ("ok", "unavailable"), "`unavailable` (with 503) when the store is unreachable."
             ),
             "projection_lag": nullable(integer(lag)),
+            "last_event_id": nullable(integer("The newest event id in the store.")),
         },
         required=("status", "projection_lag"),
     )

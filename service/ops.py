@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from starlette.responses import JSONResponse, Response
@@ -12,6 +13,8 @@ from service.runtime import runtime
 
 if TYPE_CHECKING:
     from starlette.requests import Request
+
+log = logging.getLogger("jobtrail")
 
 
 async def healthz(_: Request) -> Response:
@@ -25,18 +28,13 @@ async def readyz(request: Request) -> Response:
         async with rt.reads.connection() as conn:
             async with conn.execute(sql.query("tracking_position")) as cursor:
                 row = await cursor.fetchone()
-    except Exception as exc:  # Any failure to read means: not ready.
-        detail = type(exc).__name__
-        return JSONResponse({"status": "unavailable", "reason": detail}, status_code=503)
+    except Exception:  # Any failure to read means: not ready.
+        log.warning("readiness check failed", exc_info=True)
+        unavailable = {"status": "unavailable", "projection_lag": None, "last_event_id": None}
+        return JSONResponse(unavailable, status_code=503)
     position = int(row[0]) if row else 0
-    return JSONResponse(
-        {
-            "status": "ready",
-            "last_event_id": last_event_id,
-            "projection_position": position,
-            "projection_lag": max(last_event_id - position, 0),
-        }
-    )
+    lag = max(last_event_id - position, 0)
+    return JSONResponse({"status": "ok", "projection_lag": lag, "last_event_id": last_event_id})
 
 
 async def metrics(request: Request) -> Response:

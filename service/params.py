@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,11 @@ class Params:
         return values[0]
 
     def many(
-        self, name: str, allowed: tuple[str, ...] | None = None, max_length: int = 256
+        self,
+        name: str,
+        allowed: tuple[str, ...] | None = None,
+        max_length: int = 256,
+        pattern: re.Pattern[str] | None = None,
     ) -> tuple[str, ...]:
         """Repeated or comma-separated values, in order, without duplicates."""
         values: list[str] = []
@@ -40,6 +45,8 @@ class Params:
                     raise _invalid(name, "has an empty or overlong value")
                 if allowed is not None and value not in allowed:
                     raise _invalid(name, f"must be one of {', '.join(allowed)}")
+                if pattern is not None and not pattern.fullmatch(value):
+                    raise _invalid(name, f"must match {pattern.pattern}")
                 if value not in values:
                     values.append(value)
         return tuple(values)
