@@ -63,10 +63,15 @@ async def events_after(
     return await _rows(conn, sql, [*params, limit])
 
 
-async def recent_logs(conn: aiosqlite.Connection, job_id: str, limit: int = 100) -> list[str]:
-    """The job's newest `limit` log events, oldest first."""
-    sql = "SELECT document FROM events WHERE job_id = ? AND type = 'log' ORDER BY id DESC LIMIT ?"
-    async with conn.execute(sql, (job_id, limit)) as cursor:
+async def recent_logs(
+    conn: aiosqlite.Connection, job_id: str, *, up_to: int, limit: int = 100
+) -> list[str]:
+    """The job's newest `limit` log events with ids up to `up_to`, oldest first."""
+    sql = (
+        "SELECT document FROM events WHERE job_id = ? AND type = 'log' AND id <= ? "
+        "ORDER BY id DESC LIMIT ?"
+    )
+    async with conn.execute(sql, (job_id, up_to, limit)) as cursor:
         rows = await cursor.fetchall()
     return [row[0] for row in reversed(list(rows))]
 
