@@ -84,7 +84,8 @@ async def get_job(request: Request) -> Response:
                 details={"as_of": f"must be from 1 to {row.version}"},
             )
         job = await rt.in_thread(rt.store.load, job_id, as_of)
-        position = await rt.in_thread(rt.store.position_of, job_id, as_of) or 0
+        found = await rt.in_thread(rt.store.position_of, job_id, as_of)
+        position = found or 0
         document = documents.dumps(documents.job_document(job, position))
     logs = None
     if include:  # the newest log lines up to the state shown (as_of included)
