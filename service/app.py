@@ -21,28 +21,45 @@ from service.store import EventStore
 from service.writer import Commit, Writer
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Awaitable, Callable
+
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    Endpoint = Callable[[Request], Awaitable[Response]]
 
 log = logging.getLogger("jobtrail")
 
 
 def routes() -> list[Route]:
     return [
-        Route("/api/v1/jobs", jobs_api.create_job, methods=["POST"]),
-        Route("/api/v1/jobs", jobs_api.list_jobs, methods=["GET"]),
-        Route("/api/v1/jobs/{job_id}", jobs_api.get_job, methods=["GET"]),
-        Route("/api/v1/jobs/{job_id}", jobs_api.patch_job, methods=["PATCH"]),
-        Route("/api/v1/jobs/{job_id}", jobs_api.delete_job, methods=["DELETE"]),
-        Route("/api/v1/jobs/{job_id}/cancel", jobs_api.cancel_job, methods=["POST"]),
-        Route("/api/v1/jobs/{job_id}/replay", jobs_api.replay_job, methods=["POST"]),
-        Route("/api/v1/jobs/{job_id}/events", events_api.job_events, methods=["GET"]),
-        Route("/api/v1/cancel", jobs_api.cancel_newest, methods=["POST"]),
-        Route("/api/v1/events", events_api.all_events, methods=["GET"]),
-        Route("/healthz", ops.healthz, methods=["GET"]),
-        Route("/readyz", ops.readyz, methods=["GET"]),
-        Route("/metrics", ops.metrics, methods=["GET"]),
-        Route("/openapi.json", ops.openapi_json, methods=["GET"]),
+        _route("/api/v1/jobs", POST=jobs_api.create_job, GET=jobs_api.list_jobs),
+        _route(
+            "/api/v1/jobs/{job_id}",
+            GET=jobs_api.get_job,
+            PATCH=jobs_api.patch_job,
+            DELETE=jobs_api.delete_job,
+        ),
+        _route("/api/v1/jobs/{job_id}/cancel", POST=jobs_api.cancel_job),
+        _route("/api/v1/jobs/{job_id}/replay", POST=jobs_api.replay_job),
+        _route("/api/v1/jobs/{job_id}/events", GET=events_api.job_events),
+        _route("/api/v1/cancel", POST=jobs_api.cancel_newest),
+        _route("/api/v1/events", GET=events_api.all_events),
+        _route("/healthz", GET=ops.healthz),
+        _route("/readyz", GET=ops.readyz),
+        _route("/metrics", GET=ops.metrics),
+        _route("/openapi.json", GET=ops.openapi_json),
     ]
+
+
+def _route(path: str, **handlers: Endpoint) -> Route:
+    """One route per path, so a 405 names every allowed method in its Allow header."""
+
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    return Route(path, endpoint, methods=list(handlers), name=path)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

@@ -21,6 +21,26 @@ if TYPE_CHECKING:
 
 JSON = "application/json"
 _STATUSES = tuple(state.value for state in JobState)
+LIST_PARAMETERS = frozenset(
+    {
+        "limit",
+        "offset",
+        "cursor",
+        "sort",
+        "order",
+        "type",
+        "status",
+        "priority",
+        "category",
+        "owner",
+        "parent_id",
+        "finished",
+        "starred",
+        "result_type",
+        "created_from",
+        "created_to",
+    }
+)
 
 
 async def create_job(request: Request) -> Response:
@@ -46,7 +66,7 @@ async def create_job(request: Request) -> Response:
 async def list_jobs(request: Request) -> Response:
     rt = runtime(request)
     principal = auth.authenticate(request, rt.verifier, "jobs:read")
-    params = Params(request.query_params)
+    params = Params(request.query_params, LIST_PARAMETERS)
     query, digest = _job_query(params, principal)
     async with rt.reads.connection() as conn:
         page = await jobs_view.list_jobs(conn, query)
@@ -69,7 +89,7 @@ async def get_job(request: Request) -> Response:
     rt = runtime(request)
     principal = auth.authenticate(request, rt.verifier, "jobs:read")
     job_id = _job_id(request)
-    params = Params(request.query_params)
+    params = Params(request.query_params, frozenset({"include", "as_of"}))
     include = params.many("include", allowed=("logs",))
     as_of = params.integer("as_of", None, 1)
     async with rt.reads.connection() as conn:

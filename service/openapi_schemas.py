@@ -71,7 +71,12 @@ def time_input(description: str) -> Schema:
     return {
         "anyOf": [
             {"type": "string", "format": "date-time", "description": "RFC 3339."},
-            {"type": "integer", "minimum": 0, "description": "Unix epoch milliseconds."},
+            {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 253402300799999,
+                "description": "Unix epoch milliseconds (up to the end of year 9999).",
+            },
         ],
         "description": f"{description} An RFC 3339 date-time or Unix epoch milliseconds.",
     }
@@ -226,12 +231,12 @@ def _job_create(*, with_children: bool) -> Schema:
     properties: Schema = {
         "type": job_type("Required. Workers claim jobs by type."),
         "payload": any_json(f"The job's input. {FIELD_LIMIT}"),
-        "name": nullable(string("A display name.", maxLength=200)),
+        "name": nullable(string("A display name.", minLength=1, maxLength=200)),
         "category": nullable(string("A free-form grouping.", minLength=1, maxLength=64)),
         "priority": enum(PRIORITIES, "Claim order.", default="normal"),
-        "metadata": free_object(f"Free-form client data. {FIELD_LIMIT}"),
+        "metadata": nullable(free_object(f"Free-form client data; null means {{}}. {FIELD_LIMIT}")),
         "max_attempts": integer("Attempts allowed in all.", minimum=1, maximum=100, default=1),
-        "run_at": time_input("The job is not claimed before this time."),
+        "run_at": nullable(time_input("The job is not claimed before this time.")),
     }
     if with_children:
         properties["children"] = {
@@ -246,13 +251,13 @@ def _job_create(*, with_children: bool) -> Schema:
         }
     description = "A new job. Unknown fields → 400 naming them."
     if not with_children:
-        description = "A child of a batch: the body of a job, without `children`."
+        description += " Batches (`children`) are not supported yet: 400."
     return closed(obj(properties, required=("type",), description=description))
 
 
 def _job_patch() -> Schema:
     properties: Schema = {
-        "name": nullable(string("A display name.", maxLength=200)),
+        "name": nullable(string("A display name.", minLength=1, maxLength=200)),
         "starred": {"type": "boolean"},
         "metadata": free_object(f"Replaces the metadata. {FIELD_LIMIT}"),
     }
@@ -302,7 +307,7 @@ def _job_event_page() -> Schema:
 
 
 def _cancel_request() -> Schema:
-    reason = nullable(string("Why; recorded in the cancel event.", maxLength=1000))
+    reason = nullable(string("Why; recorded in the cancel event.", minLength=1, maxLength=1000))
     return closed(obj({"reason": reason}, description="Optional. Unknown fields → 400."))
 
 
@@ -329,8 +334,8 @@ def schemas() -> dict[str, Schema]:
         "JobError": _job_error(),
         "Event": _event(),
         "Error": _error(),
-        "JobCreate": _job_create(with_children=True),
-        "JobCreateChild": _job_create(with_children=False),
+        # Batches (`children`) arrive with the workers; until then they answer 400.
+        "JobCreate": _job_create(with_children=False),
         "JobPatch": _job_patch(),
         "CancelRequest": _cancel_request(),
         "CancelResult": obj({"job": ref("Job")}, required=("job",)),

@@ -15,8 +15,17 @@ if TYPE_CHECKING:
 
 
 class Params:
-    def __init__(self, query: QueryParams) -> None:
+    """A request's query parameters; any not in `allowed` is a 400, so that a misspelt filter
+    is reported instead of silently returning everything."""
+
+    def __init__(self, query: QueryParams, allowed: frozenset[str]) -> None:
         self._query = query
+        unknown = sorted(set(query.keys()) - allowed)
+        if unknown:
+            raise errors.InvalidRequest(
+                f"Unknown query parameter: {unknown[0]!r}.",
+                details=dict.fromkeys(unknown, "unknown parameter"),
+            )
 
     def has(self, name: str) -> bool:
         return name in self._query
@@ -39,10 +48,14 @@ class Params:
         """Repeated or comma-separated values, in order, without duplicates."""
         values: list[str] = []
         for raw in self._query.getlist(name):
+            if not raw.strip():
+                raise _invalid(name, "has an empty value")
             for part in raw.split(","):
                 value = part.strip()
-                if not value or len(value) > max_length:
-                    raise _invalid(name, "has an empty or overlong value")
+                if not value:  # "a,,b" and a trailing comma are forgiven
+                    continue
+                if len(value) > max_length:
+                    raise _invalid(name, f"has a value longer than {max_length} characters")
                 if allowed is not None and value not in allowed:
                     raise _invalid(name, f"must be one of {', '.join(allowed)}")
                 if pattern is not None and not pattern.fullmatch(value):

@@ -32,8 +32,7 @@ _JOB_FIELDS = frozenset(
     }
 )
 _PATCH_FIELDS = frozenset({"name", "starred", "metadata"})
-# Times before 2000 or after 9999 are mistakes (seconds passed as milliseconds, say).
-_MIN_MS, _MAX_MS = 946_684_800_000, 253_402_300_799_000
+_MAX_MS = 253_402_300_799_999  # the end of year 9999
 
 
 class _Problems:
@@ -76,6 +75,8 @@ def job_spec(body: Any, limits: Limits) -> JobSpec:
         problems.add("metadata", "must be an object")
     _check_size(problems, "metadata", metadata, limits.field_bytes)
     max_attempts = body.get("max_attempts", 1)
+    if isinstance(max_attempts, float) and max_attempts.is_integer():
+        max_attempts = int(max_attempts)  # JSON does not tell 3 from 3.0
     if not _is_int(max_attempts) or not 1 <= max_attempts <= 100:
         problems.add("max_attempts", "must be an integer from 1 to 100")
     run_at = None
@@ -146,7 +147,7 @@ def idempotency_key(value: str | None) -> str | None:
 def parse_time(value: Any) -> datetime | None:
     """An RFC 3339 date-time with a zone, or Unix epoch milliseconds; None if neither."""
     if _is_int(value):
-        if not _MIN_MS <= value <= _MAX_MS:
+        if not 0 <= value <= _MAX_MS:
             return None
         return datetime.fromtimestamp(value / 1000, tz=UTC)
     if isinstance(value, str):

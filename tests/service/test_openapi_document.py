@@ -261,15 +261,11 @@ def test_rendered_jobs_and_events_match_their_schemas(build: Callable[[], domain
 
 def test_request_bodies_reject_unknown_fields() -> None:
     create = validator("JobCreate")
-    assert create.is_valid(
-        {"type": "video.render", "run_at": 1732380000000, "children": [{"type": "a"}]}
-    )
+    assert create.is_valid({"type": "video.render", "run_at": 1732380000000})
     assert not create.is_valid({"type": "video.render", "colour": "red"})
     assert not create.is_valid({"type": "Video Render"})
-    assert not create.is_valid(
-        {"type": "a", "children": [{"type": "b", "children": [{"type": "c"}]}]}
-    )
-    assert not create.is_valid({"type": "a", "children": []})
+    # Batches arrive with the workers: until then `children` is not part of the contract served.
+    assert not create.is_valid({"type": "a", "children": [{"type": "b"}]})
     assert validator("JobPatch").is_valid({"name": None})
     assert not validator("JobPatch").is_valid({})
     assert not validator("JobPatch").is_valid({"status": "failed"})
