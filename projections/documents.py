@@ -16,8 +16,11 @@ _BASE_FIELDS = frozenset({"originator_id", "originator_version", "timestamp", "o
 def format_time(value: datetime | None) -> str | None:
     if value is None:
         return None
-    utc = value.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    t = value.astimezone(UTC)
+    return (
+        f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
+        f".{t.microsecond // 1000:03d}Z"
+    )
 
 
 def epoch_ms(value: datetime) -> int:

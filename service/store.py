@@ -136,7 +136,9 @@ class EventStore(Application[UUID]):
 
     def record(self, batch: ProjectionBatch) -> None:
         """Records the batch's events and read-model rows in one transaction."""
-        self.save(*batch.events, projection=batch)
+        # Straight to the event store: `save()` would only add protocol checks per event
+        # (slow isinstance on typing Protocols) and snapshot logic that the writer does itself.
+        self.events.put(batch.events, projection=batch)
 
     def take_snapshot_of(self, job: Job) -> None:
         snapshot = Job.Snapshot.take(job)
