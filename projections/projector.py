@@ -114,6 +114,7 @@ def _write_job(cursor: Cursor, job: Job, last_event_id: int, created_seq: int | 
             job.category,
             job.parent_id,
             int(job.is_finished),
+            int(job.cancel_requested),
             int(job.starred),
             job.result_type,
             documents.epoch_ms(job.created_on),

@@ -23,12 +23,13 @@ DO UPDATE SET n = n + excluded.n;
 
 -- name: upsert_job
 INSERT INTO jobs (id, created_seq, owner, type, status, priority, category, parent_id,
-                  finished, starred, result_type, created_at, updated_at, finished_at,
-                  run_at, version, last_event_id, document)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                  finished, cancel_requested, starred, result_type, created_at, updated_at,
+                  finished_at, run_at, version, last_event_id, document)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
     status = excluded.status, priority = excluded.priority, category = excluded.category,
-    finished = excluded.finished, starred = excluded.starred,
+    finished = excluded.finished, cancel_requested = excluded.cancel_requested,
+    starred = excluded.starred,
     result_type = excluded.result_type, updated_at = excluded.updated_at,
     finished_at = excluded.finished_at, run_at = excluded.run_at,
     version = excluded.version, last_event_id = excluded.last_event_id,
@@ -48,5 +49,6 @@ UPDATE tracking SET position = 0 WHERE projection = 'jobs';
 SELECT request_hash, job_id FROM idempotency_keys WHERE owner = ? AND key = ?;
 
 -- name: newest_active_job
-SELECT id FROM jobs WHERE owner = ? AND status = ?
+-- A running job already asked to stop is skipped: cancelling again would change nothing.
+SELECT id FROM jobs WHERE owner = ? AND status = ? AND cancel_requested = 0
 ORDER BY created_at DESC, created_seq DESC LIMIT 1;

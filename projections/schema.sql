@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     category TEXT,
     parent_id TEXT,
     finished INTEGER NOT NULL,
+    cancel_requested INTEGER NOT NULL,
     starred INTEGER NOT NULL,
     result_type TEXT,
     created_at INTEGER NOT NULL,

@@ -36,11 +36,14 @@ async def read_json(request: Request, limit: int, *, optional: bool = False) -> 
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise errors.UnsupportedMediaType()
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        value = json.loads(raw, parse_constant=_reject_constant)
+        # "\ud800" is valid JSON syntax but no character: it could never be stored or sent.
+        json.dumps(value, ensure_ascii=False).encode()
     except (ValueError, RecursionError) as exc:
         raise errors.InvalidRequest(
             "The request body is not valid JSON.", details={"body": str(exc)[:200]}
         ) from None
+    return value
 
 
 def fingerprint(body: Any) -> str:

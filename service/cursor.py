@@ -19,19 +19,15 @@ def decode(cursor: str, *, sort: str, order: str, filters: str, length: int) -> 
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         value: Any = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        key = value["k"]
-        valid = (
-            isinstance(key, list)
-            and len(key) == length
-            and all(isinstance(part, int) and not isinstance(part, bool) for part in key)
-        )
+        key, made_by = value["k"], (value["s"], value["o"], value["f"])
+        valid = isinstance(key, list) and len(key) == length and all(map(_is_int64, key))
     except (ValueError, TypeError, KeyError):
         valid = False
     if not valid:
         raise errors.InvalidRequest(
             "Invalid cursor.", details={"cursor": "not a cursor from this API"}
         )
-    if (value["s"], value["o"], value["f"]) != (sort, order, filters):
+    if made_by != (sort, order, filters):
         raise errors.InvalidRequest(
             "The cursor belongs to a different sort, order or filters.",
             details={"cursor": "made by a different query"},
@@ -42,3 +38,7 @@ def decode(cursor: str, *, sort: str, order: str, filters: str, length: int) -> 
 def filters_digest(filters: Any) -> str:
     canonical = json.dumps(filters, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _is_int64(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63

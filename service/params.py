@@ -70,13 +70,10 @@ class Params:
         raw = self.one(name)
         if raw is None:
             return default
-        bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
-        if not raw.strip().lstrip("-").isdigit():
-            raise _invalid(name, f"must be an integer {bound}")
-        value = int(raw)
-        if value < low or (high is not None and value > high):
-            raise _invalid(name, f"must be an integer {bound}")
-        return value
+        top = MAX_INTEGER if high is None else high
+        if not _INTEGER.fullmatch(raw.strip()) or not low <= int(raw) <= top:
+            raise _invalid(name, f"must be an integer from {low} to {top}")
+        return int(raw)
 
     def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
         raw = self.one(name)
@@ -109,6 +106,10 @@ class Params:
             return tuple(str(uuid.UUID(value)) for value in values)
         except ValueError:
             raise _invalid(name, "must be job ids (UUIDs)") from None
+
+
+MAX_INTEGER = 2**63 - 1  # SQLite's
+_INTEGER = re.compile(r"-?[0-9]{1,20}")  # ASCII digits only: int() also takes "²" and "٣"
 
 
 def _invalid(name: str, problem: str) -> errors.InvalidRequest:

@@ -33,6 +33,7 @@ _JOB_FIELDS = frozenset(
 )
 _PATCH_FIELDS = frozenset({"name", "starred", "metadata"})
 _MAX_MS = 253_402_300_799_999  # the end of year 9999
+_DIGITS = re.compile(r"[0-9]{1,20}")
 
 
 class _Problems:
@@ -151,15 +152,15 @@ def parse_time(value: Any) -> datetime | None:
             return None
         return datetime.fromtimestamp(value / 1000, tz=UTC)
     if isinstance(value, str):
-        if value.isdigit():
+        if _DIGITS.fullmatch(value):
             return parse_time(int(value))
         try:
             parsed = datetime.fromisoformat(value)
-        except ValueError:
+            if parsed.tzinfo is None or "T" not in value.upper():
+                return None
+            return parsed.astimezone(UTC)
+        except (ValueError, OverflowError):  # not a date-time, or outside years 1-9999 in UTC
             return None
-        if parsed.tzinfo is None or "T" not in value.upper():
-            return None
-        return parsed.astimezone(UTC)
     return None
 
 

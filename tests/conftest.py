@@ -80,7 +80,9 @@ class LiveServer:
         assert isinstance(runtime, Runtime)
         return runtime
 
-    def token(self, sub: str = "alice", scopes: str = "jobs:read jobs:write", ttl: int = 600) -> str:
+    def token(
+        self, sub: str = "alice", scopes: str = "jobs:read jobs:write", ttl: int = 600
+    ) -> str:
         return self.verifier.issue(sub, scopes.split(), ttl)
 
     def client(self, sub: str = "alice", scopes: str = "jobs:read jobs:write") -> httpx.Client:
@@ -88,7 +90,9 @@ class LiveServer:
         headers = {"Authorization": f"Bearer {self.token(sub, scopes)}"}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
-    def async_client(self, sub: str = "alice", scopes: str = "jobs:read jobs:write") -> httpx.AsyncClient:
+    def async_client(
+        self, sub: str = "alice", scopes: str = "jobs:read jobs:write"
+    ) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {self.token(sub, scopes)}"}
         return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30)
 
