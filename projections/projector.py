@@ -59,20 +59,47 @@ def apply(
     return documents_by_job
 
 
+def event_row(position: int, event: Job.Event | Job.Created, owner: str) -> tuple[Any, ...]:
+    """The `events` row of an event, column by column."""
+    document = documents.dumps(documents.event_document(position, event))
+    return (position, str(event.originator_id), event.originator_version, owner,
+            type(event).kind, document)  # fmt: skip
+
+
+def job_row(job: Job, last_event_id: int, created_seq: int) -> tuple[Any, ...]:
+    """The `jobs` row of a live job, column by column (as `SELECT *` returns them)."""
+    return (
+        str(job.id),
+        created_seq,
+        job.owner,
+        job.type,
+        job.status,
+        documents.PRIORITY_RANK[job.priority],
+        job.category,
+        job.parent_id,
+        int(job.is_finished),
+        int(job.cancel_requested),
+        int(job.starred),
+        job.result_type,
+        documents.epoch_ms(job.created_on),
+        documents.epoch_ms(job.modified_on),
+        documents.epoch_ms(job.finished_at) if job.finished_at else 0,
+        documents.epoch_ms(job.run_at) if job.run_at else None,
+        job.version,
+        last_event_id,
+        documents.dumps(documents.job_document(job, last_event_id)),
+    )
+
+
+def count_key(job: Job) -> tuple[Any, ...]:
+    """The job's group in `job_counts`."""
+    return (job.owner, job.type, job.status, documents.PRIORITY_RANK[job.priority],
+            job.category or "", int(job.starred), job.result_type or "")  # fmt: skip
+
+
 def _insert_event(cursor: Cursor, r: Recorded, owner: str) -> None:
     event = r.event
-    document = documents.dumps(documents.event_document(r.position, event))
-    cursor.execute(
-        sql.query("insert_event"),
-        (
-            r.position,
-            str(event.originator_id),
-            event.originator_version,
-            owner,
-            type(event).kind,
-            document,
-        ),
-    )
+    cursor.execute(sql.query("insert_event"), event_row(r.position, event, owner))
     if isinstance(event, Job.Created) and event.idempotency_key is not None:
         cursor.execute(
             sql.query("insert_idempotency_key"),
@@ -82,51 +109,19 @@ def _insert_event(cursor: Cursor, r: Recorded, owner: str) -> None:
 
 def _write_job(cursor: Cursor, job: Job, last_event_id: int, created_seq: int | None) -> str:
     job_id = str(job.id)
-    cursor.execute(sql.query("job_count_key"), (job_id,))
-    old = cursor.fetchone()
-    if old is not None:
+    if created_seq is None:  # not created in this batch: it has a row to update
+        cursor.execute(sql.query("job_count_key"), (job_id,))
+        old = cursor.fetchone()
+        assert old is not None, f"the jobs row of {job_id} is missing; run a rebuild"
         _add_to_count(cursor, tuple(old[:7]), -1)
         created_seq = old[7]
-    document = documents.dumps(documents.job_document(job, last_event_id))
     if job.deleted:
         cursor.execute(sql.query("delete_job"), (job_id,))
-        return document
-    priority = documents.PRIORITY_RANK[job.priority]
-    key = (
-        job.owner,
-        job.type,
-        job.status,
-        priority,
-        job.category or "",
-        int(job.starred),
-        job.result_type or "",
-    )
-    _add_to_count(cursor, key, 1)
-    cursor.execute(
-        sql.query("upsert_job"),
-        (
-            job_id,
-            created_seq,
-            job.owner,
-            job.type,
-            job.status,
-            priority,
-            job.category,
-            job.parent_id,
-            int(job.is_finished),
-            int(job.cancel_requested),
-            int(job.starred),
-            job.result_type,
-            documents.epoch_ms(job.created_on),
-            documents.epoch_ms(job.modified_on),
-            documents.epoch_ms(job.finished_at) if job.finished_at else 0,
-            documents.epoch_ms(job.run_at) if job.run_at else None,
-            job.version,
-            last_event_id,
-            document,
-        ),
-    )
-    return document
+        return documents.dumps(documents.job_document(job, last_event_id))
+    _add_to_count(cursor, count_key(job), 1)
+    row = job_row(job, last_event_id, created_seq)
+    cursor.execute(sql.query("upsert_job"), row)
+    return str(row[-1])
 
 
 def _add_to_count(cursor: Cursor, key: tuple[Any, ...], n: int) -> None:

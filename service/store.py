@@ -22,11 +22,12 @@ from eventsourcing.sqlite import (
 
 from domain.job import Job
 from projections import projector, sql
+from service import transcoding
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from eventsourcing.persistence import InfrastructureFactory, StoredEvent
+    from eventsourcing.persistence import InfrastructureFactory, StoredEvent, Transcoder
     from eventsourcing.utils import Environment
 
     from service.settings import Settings
@@ -111,6 +112,11 @@ class EventStore(Application[UUID]):
 
     def construct_factory(self, env: Environment) -> InfrastructureFactory[Any]:
         return cast("InfrastructureFactory[Any]", _Factory(env))
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = transcoding.SafeJSONTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     @classmethod
     def open(cls, settings: Settings) -> EventStore:

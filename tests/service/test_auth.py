@@ -17,6 +17,7 @@ from starlette.requests import Request
 
 from service import auth, errors
 from service.settings import ConfigError, Settings
+from tests.conftest import wait_for
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -471,3 +472,30 @@ def test_unknown_scope_is_a_programming_error(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="jobs:delete"):
         auth.authenticate(request, verifier, "jobs:delete")
+
+
+def test_a_verified_token_is_refused_once_it_expires(tmp_path: Path) -> None:
+    verifier = _verifier(tmp_path)
+    token = verifier.issue("alice", ["jobs:read"], ttl_seconds=1)
+    assert verifier.verify(token).sub == "alice"
+    assert verifier.verify(token).sub == "alice"  # remembered: not checked again
+
+    def refused() -> bool:
+        try:
+            verifier.verify(token)
+        except errors.Unauthorized:
+            return True
+        return False
+
+    wait_for(refused, timeout=5)
+
+
+def test_a_remembered_token_does_not_vouch_for_a_tampered_copy(tmp_path: Path) -> None:
+    verifier = _verifier(tmp_path)
+    token = verifier.issue("alice", ["jobs:read"], 600)
+    verifier.verify(token)
+    header, _, signature = token.split(".")
+    forged_claims = {"sub": "alice", "scope": "admin", "exp": int(time.time()) + 600}
+    forged_body = base64.urlsafe_b64encode(json.dumps(forged_claims).encode()).rstrip(b"=")
+    with pytest.raises(errors.Unauthorized):
+        verifier.verify(f"{header}.{forged_body.decode()}.{signature}")
