@@ -12,8 +12,8 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
 
-async def read_json(request: Request, limit: int, *, optional: bool = False) -> Any:
-    """The body as JSON; None for an absent body when `optional`."""
+async def read_json(request: Request, limit: int, *, optional: bool = False) -> tuple[Any, int]:
+    """The body as JSON (None for an absent body when `optional`), and its size in bytes."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -30,20 +30,21 @@ async def read_json(request: Request, limit: int, *, optional: bool = False) -> 
     raw = b"".join(chunks)
     if not raw.strip():
         if optional:
-            return None
+            return None, 0
         raise errors.InvalidRequest("A JSON request body is required.", details={"body": "missing"})
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise errors.UnsupportedMediaType()
     try:
         value = json.loads(raw, parse_constant=_reject_constant)
-        # "\ud800" is valid JSON syntax but no character: it could never be stored or sent.
-        json.dumps(value, ensure_ascii=False).encode()
+        if b"\\ud" in raw or b"\\uD" in raw:
+            # "\ud800" alone is valid JSON syntax but no character: it could never be stored.
+            json.dumps(value, ensure_ascii=False).encode()
     except (ValueError, RecursionError) as exc:
         raise errors.InvalidRequest(
             "The request body is not valid JSON.", details={"body": str(exc)[:200]}
         ) from None
-    return value
+    return value, len(raw)
 
 
 def fingerprint(body: Any) -> str:

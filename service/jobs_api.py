@@ -47,8 +47,8 @@ async def create_job(request: Request) -> Response:
     rt = runtime(request)
     principal = auth.authenticate(request, rt.verifier, "jobs:write")
     key = validation.idempotency_key(request.headers.get("idempotency-key"))
-    body = await bodies.read_json(request, rt.settings.limits.body_bytes)
-    spec = validation.job_spec(body, rt.settings.limits)
+    body, size = await bodies.read_json(request, rt.settings.limits.body_bytes)
+    spec = validation.job_spec(body, rt.settings.limits, size)
     command = commands.create_job(
         spec,
         owner=principal.sub,
@@ -120,8 +120,8 @@ async def patch_job(request: Request) -> Response:
     rt = runtime(request)
     principal = auth.authenticate(request, rt.verifier, "jobs:write")
     job_id = _job_id(request)
-    body = await bodies.read_json(request, rt.settings.limits.body_bytes)
-    changes = validation.patch(body, rt.settings.limits)
+    body, size = await bodies.read_json(request, rt.settings.limits.body_bytes)
+    changes = validation.patch(body, rt.settings.limits, size)
     committed = await rt.writer.run(commands.update_job(job_id, principal, changes))
     return Response(await _document(rt, committed, job_id), media_type=JSON)
 
@@ -130,7 +130,7 @@ async def cancel_job(request: Request) -> Response:
     rt = runtime(request)
     principal = auth.authenticate(request, rt.verifier, "jobs:write")
     job_id = _job_id(request)
-    body = await bodies.read_json(request, rt.settings.limits.body_bytes, optional=True)
+    body, _ = await bodies.read_json(request, rt.settings.limits.body_bytes, optional=True)
     reason = validation.cancel_reason(body)
     committed = await rt.writer.run(commands.cancel_job(job_id, principal, reason))
     return Response(await _document(rt, committed, job_id), media_type=JSON)

@@ -100,7 +100,9 @@ class Commit:
 @dataclass(slots=True)
 class _Request:
     command: Callable[[UnitOfWork], Any]
-    future: Future[Committed[Any]]
+    # Called once, from the writer thread, with the outcome: (committed, None) or (None, error).
+    settle: Callable[[Committed[Any] | None, BaseException | None], None]
+    settled: bool = False
 
 
 class _Poisoned(Exception):
@@ -143,15 +145,33 @@ class Writer:
         self._listeners.append(listener)
 
     def submit(self, command: Callable[[UnitOfWork], T]) -> Future[Committed[T]]:
+        """Queues the command; the future completes once its events are durable."""
         future: Future[Committed[T]] = Future()
-        if not self._thread.is_alive():
-            raise RuntimeError("The writer is not running.")
-        self._queue.put(_Request(command, future))
+
+        def settle(value: Committed[Any] | None, exc: BaseException | None) -> None:
+            if exc is None:
+                future.set_result(value)  # type: ignore[arg-type]
+            else:
+                future.set_exception(exc)
+
+        self._enqueue(_Request(command, settle))
         return future
 
     async def run(self, command: Callable[[UnitOfWork], T]) -> Committed[T]:
         """Runs the command in the writer and waits until its events are durable."""
-        return await asyncio.wrap_future(self.submit(command))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Committed[T]] = loop.create_future()
+
+        def settle(value: Committed[Any] | None, exc: BaseException | None) -> None:
+            loop.call_soon_threadsafe(_settle_async, future, value, exc)
+
+        self._enqueue(_Request(command, settle))
+        return await future
+
+    def _enqueue(self, request: _Request) -> None:
+        if not self._thread.is_alive():
+            raise RuntimeError("The writer is not running.")
+        self._queue.put(request)
 
     def call(self, command: Callable[[UnitOfWork], T]) -> Committed[T]:
         """Like `run`, for synchronous callers (CLI, threads)."""
@@ -293,10 +313,23 @@ def _typed(event: object) -> Job.Event | Job.Created:
 
 
 def _resolve(request: _Request, committed: Committed[Any]) -> None:
-    if not request.future.done():
-        request.future.set_result(committed)
+    if not request.settled:
+        request.settled = True
+        request.settle(committed, None)
 
 
 def _fail(request: _Request, exc: BaseException) -> None:
-    if not request.future.done():
-        request.future.set_exception(exc)
+    if not request.settled:
+        request.settled = True
+        request.settle(None, exc)
+
+
+def _settle_async(
+    future: asyncio.Future[Any], value: Committed[Any] | None, exc: BaseException | None
+) -> None:
+    if future.done():  # the request was cancelled (client gone); its outcome stands anyway
+        return
+    if exc is None:
+        future.set_result(value)
+    else:
+        future.set_exception(exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import hypothesis
 import pytest
 import uvicorn
 
@@ -19,6 +21,12 @@ from service.runtime import Runtime
 from service.settings import Settings
 
 SECRET = "test-secret-" + "x" * 32
+
+# The same examples on every run: CI stays green or red for a reason, not by luck of the draw.
+# (HYPOTHESIS_PROFILE=explore draws new ones, for hunting bugs locally.)
+hypothesis.settings.register_profile("ci", derandomize=True, deadline=None)
+hypothesis.settings.register_profile("explore", deadline=None)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.005) -> Any:
