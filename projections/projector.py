@@ -8,21 +8,26 @@ positions it has already seen are skipped.
 
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
+from uuid import UUID
 
 from domain.job import Job
 from projections import documents, sql
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
-    from uuid import UUID
+    from collections.abc import Iterable, Mapping, Sequence
 
 
 class Cursor(Protocol):
     def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Any: ...
 
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any: ...
+
     def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,7 +41,8 @@ def apply(
 ) -> dict[UUID, str]:
     """Writes the rows for newly recorded events; `jobs` holds their jobs' states after them.
 
-    Returns each changed job's rendered document.
+    Returns each changed job's rendered document. One statement per kind of row for the
+    whole batch: the batch is the group commit of many requests.
     """
     cursor.execute(sql.query("tracking_position"))
     seen = cursor.fetchone()[0]
@@ -44,19 +50,61 @@ def apply(
     if not fresh:
         return {}
     last_position: dict[UUID, int] = {}
-    created_at: dict[UUID, int] = {}
+    created_seq: dict[UUID, int] = {}
+    event_rows, key_rows = [], []
     for r in fresh:
-        job = jobs[r.event.originator_id]
-        _insert_event(cursor, r, job.owner)
+        event, job = r.event, jobs[r.event.originator_id]
+        event_rows.append(event_row(r.position, event, job.owner))
         last_position[job.id] = r.position
-        if isinstance(r.event, Job.Created):
-            created_at[job.id] = r.position
-    documents_by_job = {
-        job_id: _write_job(cursor, jobs[job_id], position, created_at.get(job_id))
-        for job_id, position in last_position.items()
-    }
+        if isinstance(event, Job.Created):
+            created_seq[job.id] = r.position
+            if event.idempotency_key is not None:
+                key_rows.append((job.owner, event.idempotency_key, event.request_hash, str(job.id)))
+    cursor.executemany(sql.query("insert_event"), event_rows)
+    if key_rows:
+        cursor.executemany(sql.query("insert_idempotency_key"), key_rows)
+    documents_by_job = _write_jobs(cursor, jobs, last_position, created_seq)
     cursor.execute(sql.query("advance_tracking"), (fresh[-1].position,))
     return documents_by_job
+
+
+def _write_jobs(
+    cursor: Cursor,
+    jobs: Mapping[UUID, Job],
+    last_position: dict[UUID, int],
+    created_seq: dict[UUID, int],
+) -> dict[UUID, str]:
+    counts: collections.Counter[tuple[Any, ...]] = collections.Counter()
+    for old in _existing_rows(cursor, [str(i) for i in last_position if i not in created_seq]):
+        counts[tuple(old[1:8])] -= 1
+        created_seq[UUID(old[0])] = old[8]
+    upserts, deletes, documents_by_job = [], [], {}
+    for job_id, position in last_position.items():
+        job = jobs[job_id]
+        if job.deleted:
+            deletes.append((str(job_id),))
+            documents_by_job[job_id] = documents.dumps(documents.job_document(job, position))
+            continue
+        assert job_id in created_seq, f"the jobs row of {job_id} is missing; run a rebuild"
+        counts[count_key(job)] += 1
+        row = job_row(job, position, created_seq[job_id])
+        upserts.append(row)
+        documents_by_job[job_id] = row[-1]
+    cursor.executemany(sql.query("upsert_job"), upserts)
+    cursor.executemany(sql.query("delete_job"), deletes)
+    cursor.executemany(
+        sql.query("add_to_count"), [(*key, n) for key, n in counts.items() if n != 0]
+    )
+    return documents_by_job
+
+
+def _existing_rows(cursor: Cursor, job_ids: list[str]) -> list[Any]:
+    rows: list[Any] = []
+    for start in range(0, len(job_ids), 500):
+        chunk = job_ids[start : start + 500]
+        cursor.execute(sql.query("job_count_keys").format(ids=",".join("?" * len(chunk))), chunk)
+        rows.extend(cursor.fetchall())
+    return rows
 
 
 def event_row(position: int, event: Job.Event | Job.Created, owner: str) -> tuple[Any, ...]:
@@ -95,34 +143,3 @@ def count_key(job: Job) -> tuple[Any, ...]:
     """The job's group in `job_counts`."""
     return (job.owner, job.type, job.status, documents.PRIORITY_RANK[job.priority],
             job.category or "", int(job.starred), job.result_type or "")  # fmt: skip
-
-
-def _insert_event(cursor: Cursor, r: Recorded, owner: str) -> None:
-    event = r.event
-    cursor.execute(sql.query("insert_event"), event_row(r.position, event, owner))
-    if isinstance(event, Job.Created) and event.idempotency_key is not None:
-        cursor.execute(
-            sql.query("insert_idempotency_key"),
-            (owner, event.idempotency_key, event.request_hash, str(event.originator_id)),
-        )
-
-
-def _write_job(cursor: Cursor, job: Job, last_event_id: int, created_seq: int | None) -> str:
-    job_id = str(job.id)
-    if created_seq is None:  # not created in this batch: it has a row to update
-        cursor.execute(sql.query("job_count_key"), (job_id,))
-        old = cursor.fetchone()
-        assert old is not None, f"the jobs row of {job_id} is missing; run a rebuild"
-        _add_to_count(cursor, tuple(old[:7]), -1)
-        created_seq = old[7]
-    if job.deleted:
-        cursor.execute(sql.query("delete_job"), (job_id,))
-        return documents.dumps(documents.job_document(job, last_event_id))
-    _add_to_count(cursor, count_key(job), 1)
-    row = job_row(job, last_event_id, created_seq)
-    cursor.execute(sql.query("upsert_job"), row)
-    return str(row[-1])
-
-
-def _add_to_count(cursor: Cursor, key: tuple[Any, ...], n: int) -> None:
-    cursor.execute(sql.query("add_to_count"), (*key, n))

@@ -10,10 +10,11 @@ INSERT INTO events (id, job_id, seq, owner, type, document) VALUES (?, ?, ?, ?, 
 -- name: insert_idempotency_key
 INSERT INTO idempotency_keys (owner, key, request_hash, job_id) VALUES (?, ?, ?, ?);
 
--- name: job_count_key
-SELECT owner, type, status, priority, COALESCE(category, ''), starred,
+-- name: job_count_keys
+-- {ids} is a list of placeholders, one per id.
+SELECT id, owner, type, status, priority, COALESCE(category, ''), starred,
        COALESCE(result_type, ''), created_seq
-FROM jobs WHERE id = ?;
+FROM jobs WHERE id IN ({ids});
 
 -- name: add_to_count
 INSERT INTO job_counts (owner, type, status, priority, category, starred, result_type, n)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from domain.job import Job
 from domain.states import JobState
 from projections import sql
-from service import errors, ids
+from service import errors
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -141,7 +141,7 @@ def _new_job(
     replayed_from: str | None = None,
 ) -> Job:
     job = Job.create(
-        job_id=ids.new_job_id(),
+        job_id=uow.new_job_id(),
         now=uow.now,
         type=spec.type,
         owner=owner,

@@ -25,6 +25,7 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.job import Job
 from service import errors
+from service.ids import JobIds
 from service.store import ProjectionBatch
 
 if TYPE_CHECKING:
@@ -59,6 +60,9 @@ class UnitOfWork:
             self.jobs[job_id] = job
         self._baseline.setdefault(job_id, len(job.pending_events))
         return job
+
+    def new_job_id(self) -> UUID:
+        return self._writer.ids.new()
 
     def add(self, job: Job) -> None:
         self.jobs[job.id] = job
@@ -128,6 +132,7 @@ class Writer:
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="jobtrail-writer", daemon=True)
         self._listeners: list[Callable[[Commit], None]] = []
+        self.ids = JobIds()
         self.batches = 0
         self.commands = 0
 
