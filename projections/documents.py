@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -74,11 +75,7 @@ def event_document(position: int, event: Job.Event | Job.Created) -> dict[str, A
     elif isinstance(event, Job.Updated):
         data = event.changes
     else:
-        data = {
-            field.name: _render(getattr(event, field.name))
-            for field in dataclasses.fields(event)
-            if field.name not in _BASE_FIELDS and field.name not in type(event).private
-        }
+        data = {name: _render(getattr(event, name)) for name in _data_fields(type(event))}
     return {
         "id": position,
         "job_id": str(event.originator_id),
@@ -89,6 +86,16 @@ def event_document(position: int, event: Job.Event | Job.Created) -> dict[str, A
         "message": message,
         "data": data,
     }
+
+
+@functools.cache
+def _data_fields(event_class: type[Job.Event | Job.Created]) -> tuple[str, ...]:
+    """The fields an event shows in its `data`: its own, less those kept private."""
+    return tuple(
+        field.name
+        for field in dataclasses.fields(event_class)
+        if field.name not in _BASE_FIELDS and field.name not in event_class.private
+    )
 
 
 def _render(value: Any) -> Any:

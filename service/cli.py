@@ -41,8 +41,10 @@ def serve(host: str | None, port: int | None, print_token: bool) -> None:
         )
         click.echo(f"dev token (admin, 24 h):\n  export TOKEN={token}")
         click.echo(f'  curl -H "Authorization: Bearer $TOKEN" {url}/api/v1/jobs')
-    # Start-up objects live as long as the process: keep the collector from rescanning them.
+    # Start-up objects live as long as the process: keep the collector from rescanning them,
+    # and collect the young generation less often (shorter, rarer pauses: a lower p99).
     gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -105,7 +105,9 @@ class Commit:
 class _Request:
     command: Callable[[UnitOfWork], Any]
     # Called once, from the writer thread, with the outcome: (committed, None) or (None, error).
-    settle: Callable[[Committed[Any] | None, BaseException | None], None]
+    settle: Callable[[Committed[Any] | None, BaseException | None], None] | None = None
+    # An async caller's future, settled on its loop: a group's are settled in one hop.
+    waiter: asyncio.Future[Any] | None = None
     settled: bool = False
 
 
@@ -159,18 +161,13 @@ class Writer:
             else:
                 future.set_exception(exc)
 
-        self._enqueue(_Request(command, settle))
+        self._enqueue(_Request(command, settle=settle))
         return future
 
     async def run(self, command: Callable[[UnitOfWork], T]) -> Committed[T]:
         """Runs the command in the writer and waits until its events are durable."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Committed[T]] = loop.create_future()
-
-        def settle(value: Committed[Any] | None, exc: BaseException | None) -> None:
-            loop.call_soon_threadsafe(_settle_async, future, value, exc)
-
-        self._enqueue(_Request(command, settle))
+        future: asyncio.Future[Committed[T]] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Request(command, waiter=future))
         return await future
 
     def _enqueue(self, request: _Request) -> None:
@@ -291,11 +288,12 @@ class Writer:
         position = batch.positions[-1] if batch.positions else 0
         self.batches += 1
         self.commands += len(group)
-        for request, value, failure in outcomes:
-            if failure is None:
-                _resolve(request, Committed(value, batch.documents, position))
-            else:
-                _fail(request, failure)
+        _settle_all(
+            [
+                (request, None if failure else Committed(value, batch.documents, position), failure)
+                for request, value, failure in outcomes
+            ]
+        )
         if batch.positions:
             self._snapshot(uow, versions_before)
             commit = Commit(position, len(group), len(batch.positions))
@@ -317,24 +315,42 @@ def _typed(event: object) -> Job.Event | Job.Created:
     return event
 
 
+Outcome = tuple[_Request, "Committed[Any] | None", "BaseException | None"]
+
+
 def _resolve(request: _Request, committed: Committed[Any]) -> None:
-    if not request.settled:
-        request.settled = True
-        request.settle(committed, None)
+    _settle_all([(request, committed, None)])
 
 
 def _fail(request: _Request, exc: BaseException) -> None:
-    if not request.settled:
+    _settle_all([(request, None, exc)])
+
+
+def _settle_all(outcomes: list[Outcome]) -> None:
+    """Settles each request once: sync callers at once, async ones in one hop per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+    for outcome in outcomes:
+        request, value, exc = outcome
+        if request.settled:
+            continue
         request.settled = True
-        request.settle(None, exc)
+        if request.waiter is not None:
+            by_loop.setdefault(request.waiter.get_loop(), []).append(outcome)
+        elif request.settle is not None:
+            request.settle(value, exc)
+    for loop, settled in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle_waiters, settled)
+        except RuntimeError:  # the loop has closed: nobody is waiting any more
+            pass
 
 
-def _settle_async(
-    future: asyncio.Future[Any], value: Committed[Any] | None, exc: BaseException | None
-) -> None:
-    if future.done():  # the request was cancelled (client gone); its outcome stands anyway
-        return
-    if exc is None:
-        future.set_result(value)
-    else:
-        future.set_exception(exc)
+def _settle_waiters(outcomes: list[Outcome]) -> None:
+    for request, value, exc in outcomes:
+        waiter = request.waiter
+        if waiter is None or waiter.done():  # cancelled (client gone): its outcome stands
+            continue
+        if exc is None:
+            waiter.set_result(value)
+        else:
+            waiter.set_exception(exc)
