@@ -5,18 +5,8 @@ import re
 import pytest
 
 from tests import worker_steps
-from tests.conftest import LiveServer, make_settings
 
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
-
-
-@pytest.fixture(scope="module")
-def shared_server(tmp_path_factory):
-    """One server for the tests that only check a rejection: each looks only at its own job
-    and at how many events were written during its own request."""
-    live = LiveServer(make_settings(tmp_path_factory.mktemp("shared"))).start()
-    yield live
-    live.stop()
 
 
 @pytest.fixture
