@@ -130,20 +130,10 @@ async def list_jobs(conn: aiosqlite.Connection, query: JobQuery) -> Page:
 
 
 def _filters(query: JobQuery) -> _Where:
-    where = _Where()
-    if query.owner is not None:
-        where.equal("owner", query.owner)
-    where.any_of("owner", query.owners)
-    where.any_of("type", query.types)
-    where.any_of("status", query.statuses)
-    where.any_of("priority", query.priorities)
-    where.any_of("category", query.categories)
+    where = _shared_filters(query)
     where.any_of("parent_id", query.parent_ids)
-    where.any_of("result_type", query.result_types)
     if query.finished is not None:
         where.equal("finished", int(query.finished))
-    if query.starred is not None:
-        where.equal("starred", int(query.starred))
     if query.created_from is not None:
         where.clauses.append("created_at >= ?")
         where.params.append(query.created_from)
@@ -153,30 +143,34 @@ def _filters(query: JobQuery) -> _Where:
     return where
 
 
+def _shared_filters(query: JobQuery) -> _Where:
+    """The filters on columns that `jobs` and `job_counts` both have."""
+    where = _Where()
+    if query.owner is not None:
+        where.equal("owner", query.owner)
+    where.any_of("owner", query.owners)
+    where.any_of("type", query.types)
+    where.any_of("status", query.statuses)
+    where.any_of("priority", query.priorities)
+    where.any_of("category", query.categories)
+    where.any_of("result_type", query.result_types)
+    if query.starred is not None:
+        where.equal("starred", int(query.starred))
+    return where
+
+
 async def _total(conn: aiosqlite.Connection, query: JobQuery, where: _Where) -> int:
     if query.parent_ids or query.created_from is not None or query.created_to is not None:
         # Not kept in job_counts: counted from the rows (cost grows with the matches).
         sql, params = f"SELECT COUNT(*) FROM jobs WHERE {where.sql()}", where.params
     else:
-        counts = _Where()
-        if query.owner is not None:
-            counts.equal("owner", query.owner)
-        counts.any_of("owner", query.owners)
-        counts.any_of("type", query.types)
-        counts.any_of("status", query.statuses)
-        counts.any_of("priority", query.priorities)
-        counts.any_of("category", query.categories)
-        counts.any_of("result_type", query.result_types)
+        counts = _shared_filters(query)
         if query.finished is not None:
             operator = "IN" if query.finished else "NOT IN"
             counts.clauses.append(f"status {operator} ({','.join('?' * len(_TERMINAL))})")
             counts.params.extend(_TERMINAL)
-        if query.starred is not None:
-            counts.equal("starred", int(query.starred))
-        sql, params = (
-            f"SELECT COALESCE(SUM(n), 0) FROM job_counts WHERE {counts.sql()}",
-            counts.params,
-        )
+        sql = f"SELECT COALESCE(SUM(n), 0) FROM job_counts WHERE {counts.sql()}"
+        params = counts.params
     async with conn.execute(sql, params) as cursor:
         row = await cursor.fetchone()
     assert row is not None
