@@ -27,6 +27,7 @@ from service import transcoding
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from eventsourcing.domain import Snapshot
     from eventsourcing.persistence import InfrastructureFactory, StoredEvent, Transcoder
     from eventsourcing.utils import Environment
 
@@ -146,10 +147,10 @@ class EventStore(Application[UUID]):
         # (slow isinstance on typing Protocols) and snapshot logic that the writer does itself.
         self.events.put(batch.events, projection=batch)
 
-    def take_snapshot_of(self, job: Job) -> None:
-        snapshot = Job.Snapshot.take(job)
+    def put_snapshots(self, snapshots: list[Snapshot]) -> None:
+        """Stores snapshots in one transaction (after the events they summarise committed)."""
         assert self.snapshots is not None
-        self.snapshots.put([snapshot])
+        self.snapshots.put(snapshots)
 
     def position_of(self, job_id: UUID, seq: int) -> int | None:
         """The global event id of a job's event number `seq`."""

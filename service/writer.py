@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import copy
 import logging
 import queue
 import threading
@@ -31,6 +32,8 @@ from service.store import ProjectionBatch
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from eventsourcing.domain import Snapshot
+
     from service.store import EventStore
 
 T = TypeVar("T")
@@ -42,10 +45,15 @@ _CONFLICT_RETRIES = 3
 class UnitOfWork:
     """The jobs one group of commands reads and changes."""
 
-    def __init__(self, writer: Writer, clock: Callable[[], datetime]) -> None:
+    def __init__(self, writer: Writer, clock: Callable[[], datetime], interval: int) -> None:
         self._writer = writer
         self._clock = clock
+        self._interval = interval
         self.jobs: dict[UUID, Job] = {}
+        # Snapshots taken as jobs pass every `interval` events, even mid-group, so that a
+        # historical load never replays more than `interval` events; stored after the commit.
+        self.snapshots: list[Snapshot] = []
+        self._snapshotted: dict[UUID, int] = {}
         # Pending-event counts of the jobs the current command touched, before it did.
         self._baseline: dict[UUID, int] = {}
         # Idempotency keys claimed by this group's commands, not yet in the read model.
@@ -58,6 +66,7 @@ class UnitOfWork:
         if job is None:
             job = self._writer.cached(job_id)
             self.jobs[job_id] = job
+            self._snapshotted[job_id] = job.version
         self._baseline.setdefault(job_id, len(job.pending_events))
         return job
 
@@ -67,10 +76,20 @@ class UnitOfWork:
     def add(self, job: Job) -> None:
         self.jobs[job.id] = job
         self._baseline.setdefault(job.id, 0)
+        self._snapshotted.setdefault(job.id, 0)
 
     def lookup(self, query: str, parameters: tuple[Any, ...]) -> Any:
         """One row from the database, read inside the writer (serialised with all writes)."""
         return self._writer.lookup(query, parameters)
+
+    def end(self) -> None:
+        """Ends a command that succeeded: snapshots the jobs it carried past an interval."""
+        for job_id in self._baseline:
+            job = self.jobs[job_id]
+            if job.version // self._interval > self._snapshotted[job_id] // self._interval:
+                # A deep copy: later commands in the group go on changing the job.
+                self.snapshots.append(copy.deepcopy(Job.Snapshot.take(job)))
+                self._snapshotted[job_id] = job.version
 
     def begin(self) -> None:
         """Starts the next command."""
@@ -135,6 +154,7 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="jobtrail-writer", daemon=True)
         self._listeners: list[Callable[[Commit], None]] = []
         self.ids = JobIds()
+        self._stopped = False
         self.batches = 0
         self.commands = 0
 
@@ -143,9 +163,18 @@ class Writer:
 
     def stop(self) -> None:
         """Finishes every command already submitted, then stops."""
+        self._stopped = True
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
+        # A command that slipped in behind the stop is refused, not left waiting forever.
+        while True:
+            try:
+                late = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if late is not None:
+                _fail(late, RuntimeError("The writer has stopped."))
 
     def on_commit(self, listener: Callable[[Commit], None]) -> None:
         """Calls `listener(commit)` from the writer thread after each commit."""
@@ -171,8 +200,8 @@ class Writer:
         return await future
 
     def _enqueue(self, request: _Request) -> None:
-        if not self._thread.is_alive():
-            raise RuntimeError("The writer is not running.")
+        if self._stopped:  # queued before start() is fine: they run once it starts
+            raise RuntimeError("The writer has stopped.")
         self._queue.put(request)
 
     def call(self, command: Callable[[UnitOfWork], T]) -> Committed[T]:
@@ -258,7 +287,7 @@ class Writer:
             _fail(request, failure)
 
     def _execute(self, group: list[_Request]) -> None:
-        uow = UnitOfWork(self, self._clock)
+        uow = UnitOfWork(self, self._clock, self._snapshot_interval)
         outcomes: list[tuple[_Request, Any, BaseException | None]] = []
         try:
             for request in group:
@@ -269,7 +298,8 @@ class Writer:
                     if uow.changed():
                         raise _Poisoned() from exc
                     outcomes.append((request, None, exc))
-            versions_before = {j.id: j.version - len(j.pending_events) for j in uow.jobs.values()}
+                else:
+                    uow.end()
             batch = ProjectionBatch(
                 events=[_typed(e) for job in uow.jobs.values() for e in job.collect_events()],
                 jobs=dict(uow.jobs),
@@ -294,20 +324,18 @@ class Writer:
                 for request, value, failure in outcomes
             ]
         )
+        if uow.snapshots:
+            self._store_snapshots(uow.snapshots)
         if batch.positions:
-            self._snapshot(uow, versions_before)
             commit = Commit(position, len(group), len(batch.positions))
             for listener in self._listeners:
                 listener(commit)
 
-    def _snapshot(self, uow: UnitOfWork, versions_before: dict[UUID, int]) -> None:
-        interval = self._snapshot_interval
-        for job in uow.jobs.values():
-            if job.version // interval > versions_before[job.id] // interval:
-                try:
-                    self.store.take_snapshot_of(job)
-                except Exception:  # A missed snapshot only costs a longer load later.
-                    log.exception("snapshot of job %s failed", job.id)
+    def _store_snapshots(self, snapshots: list[Snapshot]) -> None:
+        try:
+            self.store.put_snapshots(snapshots)
+        except Exception:  # A missed snapshot only costs a longer load later.
+            log.exception("storing %d snapshots failed", len(snapshots))
 
 
 def _typed(event: object) -> Job.Event | Job.Created:
