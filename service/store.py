@@ -4,7 +4,6 @@ maintained inside the transaction that records the events (read-your-writes, exa
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -32,9 +31,6 @@ if TYPE_CHECKING:
     from eventsourcing.utils import Environment
 
     from service.settings import Settings
-
-log = logging.getLogger("jobtrail.store")
-
 
 @dataclass(slots=True)
 class ProjectionBatch:
@@ -130,11 +126,6 @@ class EventStore(Application[UUID]):
                 "SQLITE_SYNCHRONOUS": settings.sqlite_synchronous,
             }
         )
-
-    @property
-    def projecting_recorder(self) -> ProjectingRecorder:
-        assert isinstance(self.recorder, ProjectingRecorder)
-        return self.recorder
 
     def load(self, job_id: UUID, version: int | None = None) -> Job:
         job: Job = self.repository.get(job_id, version=version)
