@@ -329,6 +329,22 @@ class Job(Aggregate):
             )
         self.trigger_event(self.Cancelled, timestamp=now, reason=None)
 
+    def expire_lease(self, *, now: datetime, policy: retry.RetryPolicy, jitter: float) -> None:
+        """The worker stopped renewing its lease: a failed attempt, retried when attempts are
+        left; a job asked to stop ends cancelled instead."""
+        self.check_running("expired")
+        self.fail(
+            error={
+                "message": "The worker's lease expired.",
+                "code": "lease_expired",
+                "details": None,
+            },
+            retry_allowed=True,
+            now=now,
+            policy=policy,
+            jitter=jitter,
+        )
+
     def update(self, changes: dict[str, Any], *, now: datetime) -> None:
         self.check_exists()
         self.trigger_event(self.Updated, timestamp=now, changes=changes)
@@ -354,9 +370,15 @@ class Job(Aggregate):
         if self.state is not JobState.RUNNING:
             raise errors.InvalidTransition(job_id=str(self.id), state=self.status, action=action)
 
-    def check_lease(self, token: str, now: datetime) -> None:
+    def check_lease(self, token: str, now: datetime, expires_at: datetime | None = None) -> None:
+        """The token must be the running attempt's and unexpired at `now`.
+
+        `expires_at` is the lease's renewed expiry, when the caller keeps renewals (they are
+        not events); without it, the expiry the attempt started with.
+        """
         self.check_exists()
-        expired = self.lease_expires_at is None or self.lease_expires_at <= now
+        expiry = self.lease_expires_at if expires_at is None else expires_at
+        expired = expiry is None or expiry <= now
         if self.state is not JobState.RUNNING or token != self.lease_token or expired:
             raise errors.LeaseMismatch(job_id=str(self.id))
 

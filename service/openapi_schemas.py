@@ -391,7 +391,9 @@ def parameters() -> dict[str, Schema]:
             {"type": "string", "minLength": 1, "maxLength": 255},
         ),
         "Limit": _query("limit", "Page size.", integer(minimum=1, maximum=100, default=20)),
-        "Offset": _query("offset", "Jobs to skip (default 0). Not with `cursor`.", integer()),
+        "Offset": _query(
+            "offset", "Jobs to skip (default 0). Not with `cursor`.", integer(maximum=2**63 - 1)
+        ),
         "Cursor": _query("cursor", cursor, {"type": "string", "minLength": 1}),
         "Sort": _query("sort", sort, enum(SORTS, default="created_at")),
         "Order": _query(
@@ -418,9 +420,9 @@ def parameters() -> dict[str, Schema]:
         "AsOf": _query(
             "as_of",
             "The job as it was after its event `seq` N. Beyond the job's `version` → 400.",
-            integer(minimum=1),
+            integer(minimum=1, maximum=2**63 - 1),
         ),
-        "After": _query("after", after, integer(default=0)),
+        "After": _query("after", after, integer(default=0, maximum=2**63 - 1)),
         "EventLimit": _query(
             "limit",
             "Page size (JSON form).",

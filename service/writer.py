@@ -50,6 +50,10 @@ class UnitOfWork:
         self._baseline: dict[UUID, int] = {}
         # Idempotency keys claimed by this group's commands, not yet in the read model.
         self.keys: dict[tuple[str, str], tuple[str, UUID]] = {}
+        # Rows that are not events (lease renewals), written in the group's transaction.
+        self.writes: list[tuple[str, tuple[Any, ...]]] = []
+        # Leases this group set or renewed, not yet committed: job id → (token, expiry ms).
+        self.leases: dict[UUID, tuple[str, int]] = {}
         self.now = clock()
 
     def get(self, job_id: UUID) -> Job:
@@ -71,6 +75,10 @@ class UnitOfWork:
     def lookup(self, query: str, parameters: tuple[Any, ...]) -> Any:
         """One row from the database, read inside the writer (serialised with all writes)."""
         return self._writer.lookup(query, parameters)
+
+    def lookup_all(self, query: str, parameters: tuple[Any, ...]) -> list[Any]:
+        """Every row of a query, read inside the writer."""
+        return self._writer.lookup(query, parameters, every=True)  # type: ignore[no-any-return]
 
     def begin(self) -> None:
         """Starts the next command."""
@@ -193,10 +201,10 @@ class Writer:
         self._remember(job)
         return job
 
-    def lookup(self, query: str, parameters: tuple[Any, ...]) -> Any:
+    def lookup(self, query: str, parameters: tuple[Any, ...], *, every: bool = False) -> Any:
         with self.store.recorder.datastore.transaction(commit=False) as c:  # type: ignore[attr-defined]
             c.execute(query, parameters)
-            return c.fetchone()
+            return c.fetchall() if every else c.fetchone()
 
     def _remember(self, job: Job) -> None:
         self._cache[job.id] = job
@@ -273,9 +281,12 @@ class Writer:
             batch = ProjectionBatch(
                 events=[_typed(e) for job in uow.jobs.values() for e in job.collect_events()],
                 jobs=dict(uow.jobs),
+                writes=uow.writes,
             )
             if batch.events:
                 self.store.record(batch)
+            elif batch.writes:
+                self.store.write_rows(batch.writes)
         except BaseException:
             for job_id in uow.jobs:
                 self._cache.pop(job_id, None)
