@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from projections.sqlite import ReadPool
-from service import errors, events_api, jobs_api, leases, ops, rebuild, workers_api
+from service import demo, errors, events_api, jobs_api, leases, ops, rebuild, workers_api
 from service.auth import TokenVerifier
 from service.metrics import Metrics, MetricsMiddleware
 from service.runtime import Runtime
@@ -113,7 +113,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )  # fmt: skip
         reaper.start()
         try:
-            yield
+            async with contextlib.AsyncExitStack() as stack:
+                if settings.demo:  # API.md: in-process demo workers only when asked
+                    await stack.enter_async_context(demo.in_process(app, verifier))
+                yield
         finally:
             await reaper.stop()
             await anyio.to_thread.run_sync(writer.stop)
