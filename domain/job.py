@@ -91,9 +91,6 @@ class Job(Aggregate):
             job.status = JobState.PENDING.value
             job.progress = empty_progress()
             job.children = None
-            if self.batch_size is not None:
-                job.children = {"total": self.batch_size, "pending": self.batch_size}
-                job.children |= dict.fromkeys(("running", "succeeded", "failed", "cancelled"), 0)
             job.cancel_requested = False
             job.result = None
             job.result_type = None
@@ -109,6 +106,13 @@ class Job(Aggregate):
             job.lease_token = None
             job.lease_expires_at = None
             job.deleted = False
+            if self.batch_size is not None:
+                # A batch parent's work is its children's: it runs from the start (no worker
+                # ever claims it) and finishes when they all have.
+                job.children = {"total": self.batch_size, "pending": self.batch_size}
+                job.children |= dict.fromkeys(("running", "succeeded", "failed", "cancelled"), 0)
+                job.status = JobState.RUNNING.value
+                job.started_at = self.timestamp
 
     class Started(Event):
         kind: ClassVar[str] = "started"
@@ -133,6 +137,17 @@ class Job(Aggregate):
         progress: dict[str, Any]
 
         def apply(self, job: Job) -> None:
+            job.progress = job.progress | self.progress
+
+    class ChildrenProgressed(Event):
+        """A batch parent's counters after one of its children changed status."""
+
+        kind: ClassVar[str] = "progress"
+        children: dict[str, int]
+        progress: dict[str, Any]
+
+        def apply(self, job: Job) -> None:
+            job.children = dict(self.children)
             job.progress = job.progress | self.progress
 
     class Logged(Event):
@@ -254,6 +269,13 @@ class Job(Aggregate):
     def is_finished(self) -> bool:
         return self.state.is_terminal
 
+    @property
+    def batch_status(self) -> str:
+        """The status this job counts under in its batch: deleted unfinished is cancelled."""
+        if self.deleted and not self.is_finished:
+            return JobState.CANCELLED.value
+        return self.status
+
     def start(
         self, *, worker_id: str, lease_token: str, lease_expires_at: datetime, now: datetime
     ) -> None:
@@ -344,6 +366,44 @@ class Job(Aggregate):
             policy=policy,
             jitter=jitter,
         )
+
+    def record_child(self, *, old: str, new: str, now: datetime) -> None:
+        """A child moved from status `old` to `new`: count it, and finish the batch when every
+        child has finished (succeeded if all did, cancelled if a cancel was asked, else failed).
+        """
+        if self.children is None:
+            raise errors.InvalidTransition(
+                job_id=str(self.id), state=self.status, action="given a child's change"
+            )
+        if old == new or self.deleted:
+            return
+        counts = dict(self.children)
+        counts[old] -= 1
+        counts[new] += 1
+        done = counts["succeeded"] + counts["failed"] + counts["cancelled"]
+        progress = {
+            "total": counts["total"],
+            "completed": counts["succeeded"],
+            "failed": counts["failed"] + counts["cancelled"],
+            "percent": round(100 * done / counts["total"], 2) if counts["total"] else 100.0,
+        }
+        self.trigger_event(
+            self.ChildrenProgressed, timestamp=now, children=counts, progress=progress
+        )
+        if self.is_finished or counts["pending"] + counts["running"] > 0:
+            return
+        if self.cancel_requested:
+            self.trigger_event(self.Cancelled, timestamp=now, reason="batch cancelled")
+        elif counts["succeeded"] == counts["total"]:
+            self.trigger_event(self.Succeeded, timestamp=now, result=counts, result_type="batch")
+        else:
+            failed = counts["total"] - counts["succeeded"]
+            error = {
+                "message": f"{failed} of {counts['total']} children did not succeed.",
+                "code": "children_failed",
+                "details": counts,
+            }
+            self.trigger_event(self.Failed, timestamp=now, error=error)
 
     def update(self, changes: dict[str, Any], *, now: datetime) -> None:
         self.check_exists()

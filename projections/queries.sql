@@ -84,3 +84,6 @@ SELECT job_id FROM leases WHERE expires_at <= ? ORDER BY expires_at LIMIT ?;
 
 -- name: next_lease_expiry
 SELECT MIN(expires_at) FROM leases;
+
+-- name: unfinished_children
+SELECT id FROM jobs WHERE parent_id = ? AND finished = 0 ORDER BY created_at, created_seq;

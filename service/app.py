@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from projections.sqlite import ReadPool
-from service import demo, errors, events_api, jobs_api, leases, ops, rebuild, workers_api
+from service import batches, demo, errors, events_api, jobs_api, leases, ops, rebuild, workers_api
 from service.auth import TokenVerifier
 from service.metrics import Metrics, MetricsMiddleware
 from service.runtime import Runtime
@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             cache_size=settings.aggregate_cache_size,
             max_batch=settings.max_batch,
             snapshot_interval=settings.snapshot_interval,
+            policy=batches.follow,
         )
 
         def count(commit: Commit) -> None:

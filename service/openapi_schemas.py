@@ -251,7 +251,7 @@ def _job_create(*, with_children: bool) -> Schema:
         }
     description = "A new job. Unknown fields → 400 naming them."
     if not with_children:
-        description += " Batches (`children`) are not supported yet: 400."
+        description = "A child of a batch: a job body without `children`."
     return closed(obj(properties, required=("type",), description=description))
 
 
@@ -334,8 +334,8 @@ def schemas() -> dict[str, Schema]:
         "JobError": _job_error(),
         "Event": _event(),
         "Error": _error(),
-        # Batches (`children`) arrive with the workers; until then they answer 400.
-        "JobCreate": _job_create(with_children=False),
+        "JobCreate": _job_create(with_children=True),
+        "JobCreateChild": _job_create(with_children=False),
         "JobPatch": _job_patch(),
         "CancelRequest": _cancel_request(),
         "CancelResult": obj({"job": ref("Job")}, required=("job",)),

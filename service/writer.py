@@ -48,6 +48,8 @@ class UnitOfWork:
         self.jobs: dict[UUID, Job] = {}
         # Pending-event counts of the jobs the current command touched, before it did.
         self._baseline: dict[UUID, int] = {}
+        # Statuses of the jobs the current command touched, before it did (for policies).
+        self.statuses_before: dict[UUID, str] = {}
         # Idempotency keys claimed by this group's commands, not yet in the read model.
         self.keys: dict[tuple[str, str], tuple[str, UUID]] = {}
         # Rows that are not events (lease renewals), written in the group's transaction.
@@ -63,6 +65,7 @@ class UnitOfWork:
             job = self._writer.cached(job_id)
             self.jobs[job_id] = job
         self._baseline.setdefault(job_id, len(job.pending_events))
+        self.statuses_before.setdefault(job_id, job.batch_status)
         return job
 
     def new_job_id(self) -> UUID:
@@ -83,6 +86,7 @@ class UnitOfWork:
     def begin(self) -> None:
         """Starts the next command."""
         self._baseline.clear()
+        self.statuses_before.clear()
         # Event timestamps never go backwards within a process, even if the clock does.
         self.now = max(self.now, self._clock())
 
@@ -132,8 +136,12 @@ class Writer:
         max_batch: int = 512,
         snapshot_interval: int = 100,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        policy: Callable[[UnitOfWork], None] | None = None,
     ) -> None:
         self.store = store
+        # Runs after every command, in its unit of work: reactions to the command's changes
+        # (a batch parent following its children) commit atomically with them.
+        self._policy = policy
         self._cache: collections.OrderedDict[UUID, Job] = collections.OrderedDict()
         self._cache_size = cache_size
         self._max_batch = max_batch
@@ -272,7 +280,10 @@ class Writer:
             for request in group:
                 uow.begin()
                 try:
-                    outcomes.append((request, request.command(uow), None))
+                    value = request.command(uow)
+                    if self._policy is not None:
+                        self._policy(uow)
+                    outcomes.append((request, value, None))
                 except Exception as exc:
                     if uow.changed():
                         raise _Poisoned() from exc

@@ -204,3 +204,47 @@ def test_expire_lease_refuses_a_job_not_running() -> None:
     job = jobs.new()
     with pytest.raises(errors.InvalidTransition):
         job.expire_lease(now=NOW, policy=jobs.POLICY, jitter=0.0)
+
+
+def batch(size: int = 2) -> Job:
+    return jobs.new(batch_size=size)
+
+
+def test_a_batch_parent_runs_from_its_creation() -> None:
+    parent = batch(3)
+    assert parent.status == "running"
+    assert parent.children == {"total": 3, "pending": 3, "running": 0, "succeeded": 0,
+                               "failed": 0, "cancelled": 0}  # fmt: skip
+
+
+def test_a_batch_succeeds_when_every_child_has() -> None:
+    parent = batch(2)
+    for _ in range(2):
+        parent.record_child(old="pending", new="running", now=NOW)
+        parent.record_child(old="running", new="succeeded", now=NOW)
+    assert parent.status == "succeeded"
+    assert parent.progress["completed"] == 2 and parent.progress["percent"] == 100
+
+
+def test_a_batch_with_a_failed_child_fails_once_all_have_finished() -> None:
+    parent = batch(2)
+    parent.record_child(old="pending", new="failed", now=NOW)
+    assert parent.status == "running"
+    assert parent.progress["failed"] == 1
+    parent.record_child(old="pending", new="succeeded", now=NOW)
+    assert parent.status == "failed"
+    assert parent.error is not None and parent.error["code"] == "children_failed"
+
+
+def test_a_cancelled_batch_ends_cancelled_when_its_children_have() -> None:
+    parent = batch(2)
+    parent.cancel(reason=None, now=NOW)
+    assert parent.status == "running" and parent.cancel_requested
+    parent.record_child(old="pending", new="cancelled", now=NOW)
+    parent.record_child(old="pending", new="succeeded", now=NOW)
+    assert parent.status == "cancelled"
+
+
+def test_only_a_batch_parent_follows_children() -> None:
+    with pytest.raises(errors.InvalidTransition):
+        jobs.new().record_child(old="pending", new="running", now=NOW)

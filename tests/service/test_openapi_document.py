@@ -269,8 +269,9 @@ def test_request_bodies_reject_unknown_fields() -> None:
     assert create.is_valid({"type": "video.render", "run_at": 1732380000000})
     assert not create.is_valid({"type": "video.render", "colour": "red"})
     assert not create.is_valid({"type": "Video Render"})
-    # Batches arrive with the workers: until then `children` is not part of the contract served.
-    assert not create.is_valid({"type": "a", "children": [{"type": "b"}]})
+    assert create.is_valid({"type": "a", "children": [{"type": "b"}]})
+    assert not create.is_valid({"type": "a", "children": []})
+    assert not create.is_valid({"type": "a", "children": [{"type": "b", "children": []}]})
     assert validator("JobPatch").is_valid({"name": None})
     assert not validator("JobPatch").is_valid({})
     assert not validator("JobPatch").is_valid({"status": "failed"})
