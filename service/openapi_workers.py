@@ -20,8 +20,8 @@ _LEASE_LOST = (
     "claimed again after the lease lapsed); nothing was written. Other conflicts: `conflict`."
 )
 _RENEWS = (
-    "Needs the `Job-Lease` header; renews the lease by its length. A wrong or expired lease → "
-    "409 `lease_lost`. Lease renewals are not events."
+    "Needs the `Job-Lease` header (missing → 400); renews the lease by its length. A wrong "
+    "or expired lease → 409 `lease_lost`. Lease renewals are not events."
 )
 
 
@@ -75,7 +75,7 @@ def _renewing(operation_id: str, summary: str, body: str | None) -> Schema:
             parameters=("JobId",),
             body=openapi._json_body(body, "What to record.") if body else None,
             responses={"200": openapi._json_response("LeaseState", "The renewed lease.")},
-            errors=(400, 404, 409, 413, 415) if body else (404, 409),
+            errors=(400, 404, 409, 413, 415) if body else (400, 404, 409),
             notes={409: _LEASE_LOST},
         )
     )
@@ -88,15 +88,15 @@ def _final(operation_id: str, summary: str, body: str | None) -> Schema:
             summary,
             scope="worker",
             description=(
-                "Needs the `Job-Lease` header; ends the attempt and the lease. `fail` with "
-                "attempts left and `retry` not false → `retry_scheduled` (exponential backoff "
+                "Needs the `Job-Lease` header (missing → 400); ends the attempt and the lease. "
+                "`fail` with attempts left and `retry` not false → `retry_scheduled` (exponential backoff "
                 "with jitter: the job is pending again with a later `run_at`), else `failed`. "
                 "`cancelled` acknowledges a requested cancel (409 `conflict` if none was asked)."
             ),
             parameters=("JobId",),
             body=openapi._json_body(body, "The outcome.", required=False) if body else None,
             responses={"200": openapi._json_response("Job", "The job after the attempt.")},
-            errors=(400, 404, 409, 413, 415) if body else (404, 409),
+            errors=(400, 404, 409, 413, 415) if body else (400, 404, 409),
             notes={409: _LEASE_LOST},
         )
     )
@@ -116,6 +116,10 @@ def schemas() -> dict[str, Schema]:
         )
     )
     progress = s._progress()
+    for field in ("stage", "message"):  # the server takes at most 8 KiB of text in each
+        progress["properties"][field] = s.nullable(s.string(maxLength=8192))
+    for field in ("total", "completed", "failed"):
+        progress["properties"][field] = s.nullable(s.integer(maximum=2**63 - 1))
     return {
         "ClaimRequest": s.closed(
             s.obj(

@@ -82,9 +82,12 @@ def progress(body: Any) -> dict[str, Any]:
     body = _object(body)
     problems = _Problems()
     _unknown(problems, body, frozenset(PROGRESS_FIELDS))
+    fields = dict(body)
     for field, value in body.items():
         if value is None or field not in PROGRESS_FIELDS:
             continue
+        if isinstance(value, float) and value.is_integer() and field != "percent":
+            value = fields[field] = int(value)  # JSON does not tell 3 from 3.0
         if field == "percent" and (not _number(value) or not 0 <= value <= 100):
             problems.add(field, "must be a number from 0 to 100, or null")
         elif field in ("stage", "message") and (
@@ -96,7 +99,7 @@ def progress(body: Any) -> dict[str, Any]:
         ):
             problems.add(field, "must be a non-negative integer, or null")
     problems.raise_if_any()
-    return dict(body)
+    return fields
 
 
 def log_entries(body: Any, limits: Limits, body_bytes: int) -> list[tuple[str, str, Any]]:

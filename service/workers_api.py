@@ -91,8 +91,10 @@ async def _next_due(rt: Runtime, types: tuple[str, ...]) -> float | None:
 
 def _lease_token(request: Request) -> str:
     token = request.headers.get("job-lease")
-    if not token:
-        raise errors.LeaseLost("The Job-Lease header is missing.")
+    if not token:  # a request without its lease is malformed (a wrong lease is a 409)
+        raise errors.InvalidRequest(
+            "The Job-Lease header is required.", details={"Job-Lease": "required"}
+        )
     return token
 
 

@@ -53,7 +53,7 @@ def test_heartbeat_renews_the_lease(alice: httpx.Client, worker: httpx.Client) -
     assert job["version"] == 2
 
 
-def test_wrong_or_missing_lease_is_409_lease_lost(
+def test_wrong_lease_is_409_lease_lost_and_a_missing_one_400(
     alice: httpx.Client, worker: httpx.Client
 ) -> None:
     create(alice)
@@ -61,10 +61,11 @@ def test_wrong_or_missing_lease_is_409_lease_lost(
     assert claimed is not None
     job_id = claimed["job"]["id"]
     wrong = worker.post(f"/api/v1/jobs/{job_id}/heartbeat", headers={"Job-Lease": "nope"})
+    assert wrong.status_code == 409
+    assert wrong.json()["error"]["code"] == "lease_lost"
     missing = worker.post(f"/api/v1/jobs/{job_id}/progress", json={"percent": 5})
-    for response in (wrong, missing):
-        assert response.status_code == 409
-        assert response.json()["error"]["code"] == "lease_lost"
+    assert missing.status_code == 400
+    assert missing.json()["error"]["details"] == {"Job-Lease": "required"}
 
 
 def test_progress_and_logs_are_recorded_and_answer_the_lease(
