@@ -89,8 +89,9 @@ def _final(operation_id: str, summary: str, body: str | None) -> Schema:
             scope="worker",
             description=(
                 "Needs the `Job-Lease` header (missing → 400); ends the attempt and the lease. "
-                "`fail` with attempts left and `retry` not false → `retry_scheduled` (exponential backoff "
-                "with jitter: the job is pending again with a later `run_at`), else `failed`. "
+                "`fail` with attempts left and `retry` not false → `retry_scheduled` "
+                "(exponential backoff with jitter: the job is pending again with a later "
+                "`run_at`), else `failed`. "
                 "`cancelled` acknowledges a requested cancel (409 `conflict` if none was asked)."
             ),
             parameters=("JobId",),
