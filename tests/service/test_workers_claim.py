@@ -156,3 +156,39 @@ def test_concurrent_claimers_run_every_job_exactly_once(server: LiveServer) -> N
         )
         started, distinct = c.fetchone()
     assert (started, distinct) == (jobs, jobs)
+
+
+def test_two_servers_on_one_database_never_both_claim_a_job(server: LiveServer) -> None:
+    """Two writers (as two processes would be) race: the loser's conflict retries alone."""
+    other = LiveServer(server.settings).start()
+    try:
+        jobs = 200
+        with server.client("alice") as alice:
+            for _ in range(jobs):
+                create(alice, type="t.two")
+        claimed: list[str] = []
+        lock = threading.Lock()
+        deadline = time.monotonic() + 60
+
+        def work(live: LiveServer) -> None:
+            with live.client("racer", "worker") as client:
+                while time.monotonic() < deadline:
+                    response = client.post(
+                        "/api/v1/workers/claim", json={"types": ["t.two"], "lease_seconds": 60}
+                    )
+                    if response.status_code == 204:
+                        return
+                    if response.status_code == 409:  # the writer gave up after its retries
+                        continue
+                    assert response.status_code == 200, response.text
+                    with lock:
+                        claimed.append(response.json()["job"]["id"])
+
+        threads = [threading.Thread(target=work, args=(live,)) for live in (server, other) * 4]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=90)
+        assert len(claimed) == len(set(claimed)) == jobs
+    finally:
+        other.stop()
