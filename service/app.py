@@ -110,7 +110,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         reaper = leases.Reaper(
             writer, reads, workers_api.retry_policy(app.state.runtime),
-            settings.lease_reaper_interval,
+            settings.lease_reaper_interval, metrics.leases_expired.inc,
         )  # fmt: skip
         reaper.start()
         try:

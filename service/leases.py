@@ -85,8 +85,14 @@ class Reaper:
     """Expires lapsed leases: every `interval` seconds, and at the next known expiry."""
 
     def __init__(
-        self, writer: Writer, reads: ReadPool, policy: retry.RetryPolicy, interval: float
+        self,
+        writer: Writer,
+        reads: ReadPool,
+        policy: retry.RetryPolicy,
+        interval: float,
+        on_expired: Callable[[], None] | None = None,
     ) -> None:
+        self._on_expired = on_expired
         self._writer = writer
         self._reads = reads
         self._policy = policy
@@ -125,7 +131,10 @@ class Reaper:
             lapsed = [uuid.UUID(row[0]) for row in await cursor.fetchall()]
         for job_id in lapsed:
             committed = await self._writer.run(expire_lease(job_id, self._policy))
-            self.expired += int(committed.value)
+            if committed.value:
+                self.expired += 1
+                if self._on_expired is not None:
+                    self._on_expired()
         if len(lapsed) == _REAP_BATCH:
             return 0.0
         async with self._reads.connection() as conn:

@@ -50,6 +50,7 @@ async def claim(request: Request) -> Response:
             committed = await rt.writer.run(command)
             claimed = committed.value
             if claimed is not None:
+                rt.metrics.claims.labels("claimed").inc()
                 document = await _document(rt, committed, claimed.job_id)
                 lease = {
                     "token": claimed.token,
@@ -59,6 +60,7 @@ async def claim(request: Request) -> Response:
                 return Response(body_text, media_type=JSON)
             left = deadline - time.monotonic()
             if left <= 0:
+                rt.metrics.claims.labels("empty").inc()
                 return Response(status_code=204)
             due = await _next_due(rt, ask.types)
             if due is not None:

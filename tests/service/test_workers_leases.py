@@ -136,6 +136,9 @@ def test_expired_lease_on_the_last_attempt_fails_the_job(
         timeout=10,
     )
     assert final["error"]["code"] == "lease_expired"
+    metrics = alice.get("/metrics").text
+    assert "jobtrail_leases_expired_total 1.0" in metrics
+    assert 'jobtrail_worker_claims_total{outcome="claimed"} 1.0' in metrics
 
 
 def test_failure_with_attempts_left_is_retried_after_a_backoff(
