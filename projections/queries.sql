@@ -56,9 +56,10 @@ SELECT id FROM jobs WHERE owner = ? AND status = ? AND cancel_requested = 0
 ORDER BY created_at DESC, created_seq DESC LIMIT 1;
 
 -- name: claim_candidates
--- {types} is a list of placeholders, one per type.
-SELECT id FROM jobs
-WHERE status = 'pending' AND type IN ({types}) AND (run_at IS NULL OR run_at <= ?)
+-- One type at a time: each walks the jobs_claim index in order (an IN list of types would
+-- sort every pending job of those types); the claimer merges the types' lists.
+SELECT id, priority, created_at, created_seq FROM jobs
+WHERE status = 'pending' AND type = ? AND (run_at IS NULL OR run_at <= ?)
 ORDER BY priority DESC, created_at, created_seq LIMIT ?;
 
 -- name: next_run_at

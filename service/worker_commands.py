@@ -50,18 +50,23 @@ def claim(
     types: tuple[str, ...], worker_id: str, lease_seconds: float
 ) -> Callable[[UnitOfWork], Claimed | None]:
     """Starts the best due pending job of the given types; None when none is due."""
-    query = sql.query("claim_candidates").format(types=",".join("?" * len(types)))
+    query = sql.query("claim_candidates")
 
     def command(uow: UnitOfWork) -> Claimed | None:
         now_ms = documents.epoch_ms(uow.now)
         limit = _PAGE
         while True:
-            rows = uow.lookup_all(query, (*types, now_ms, limit))
-            for (job_id,) in rows:
-                job = uow.get(uuid.UUID(job_id))
+            rows, more = [], False
+            for job_type in types:
+                found = uow.lookup_all(query, (job_type, now_ms, limit))
+                rows.extend(found)
+                more = more or len(found) == limit
+            rows.sort(key=lambda row: (-row[1], row[2], row[3]))
+            for row in rows:
+                job = uow.get(uuid.UUID(row[0]))
                 if _claimable(job, uow.now):
                     return _start(uow, job, worker_id, lease_seconds)
-            if len(rows) < limit:
+            if not more:
                 return None
             # Every candidate was claimed by an earlier command of this group: look further.
             limit *= 4

@@ -192,3 +192,13 @@ def test_two_servers_on_one_database_never_both_claim_a_job(server: LiveServer) 
         assert len(claimed) == len(set(claimed)) == jobs
     finally:
         other.stop()
+
+
+def test_claim_order_holds_across_the_asked_types(
+    alice: httpx.Client, worker: httpx.Client
+) -> None:
+    old_a = create(alice, type="t.a")
+    new_b = create(alice, type="t.b")
+    high_b = create(alice, type="t.b", priority="high")
+    order = [claim(worker, ["t.a", "t.b"]) for _ in range(3)]
+    assert [c["job"]["id"] for c in order if c] == [high_b["id"], old_a["id"], new_b["id"]]
