@@ -7,12 +7,14 @@
         return {"frames": 10}
 
     worker = Worker(client, {"video.render": render}, concurrency=4)
-    await worker.run()                        # until worker.stop() (or SIGTERM, see run_forever)
+    await worker.run()                        # until worker.stop()
 
 A handler's return value is the job's `result`; an exception is a failed attempt with its
 message (retried while attempts are left; raise `Failure(..., retry=False)` to fail at once).
-On stop the worker claims no more, lets running jobs finish within `grace_seconds`, then
-gives the rest back (a failed attempt with code `worker_stopped`, retried by another worker).
+A handler that ignores a cancel request for `grace_seconds` is cancelled (asyncio) and the
+cancel acknowledged. On stop the worker claims no more, lets running jobs finish within
+`grace_seconds`, then gives the rest back (a failed attempt with code `worker_stopped`,
+retried by another worker). `run_until_signalled()` stops on SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class JobContext:
         self._client = client
         self._claim = claim
         self.cancel_requested = False
+        self.forced_cancel = False  # set when the SDK stopped a handler that ignored a cancel
         self.result_type: str | None = None
 
     @property
@@ -202,8 +205,18 @@ class Worker:
             self.completed += 1
 
     async def _renew(self, context: JobContext, task: asyncio.Task[Any]) -> None:
+        cancel_seen: float | None = None
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(max(self._lease_seconds / 3, 0.2))
+            if context.cancel_requested:
+                cancel_seen = cancel_seen or loop.time()
+                if loop.time() - cancel_seen >= self._grace_seconds:
+                    # The handler skipped its checkpoints: stop it, and acknowledge the cancel.
+                    log.warning("job %s ignored its cancel request; stopping it", context.id)
+                    context.forced_cancel = True
+                    task.cancel()
+                    return
             try:
                 state = await self._client.heartbeat(context.id, context._claim.token)
             except LeaseLostError:
@@ -225,7 +238,9 @@ class Worker:
             except asyncio.CancelledError:
                 if not task.cancelled():
                     raise
-                # Given back on shutdown, or abandoned after the lease was lost.
+                if context.forced_cancel:
+                    await self._client.cancelled(context.id, token)
+                # Else given back on shutdown, or abandoned after the lease was lost.
             except LeaseLostError:
                 log.warning("job %s: lease lost", context.id)
             except Failure as exc:

@@ -48,3 +48,12 @@ HANDLERS = {
     "sdk.slow": slow,
     "sdk.hang": hang_first,
 }
+
+
+async def deaf(job: JobContext) -> str:
+    """Never looks at its checkpoint."""
+    await asyncio.sleep(3600)
+    return "never"
+
+
+HANDLERS["sdk.deaf"] = deaf

@@ -178,3 +178,28 @@ def test_a_killed_worker_s_job_is_retried_by_another_and_finishes_once(
     assert kinds.count("retry_scheduled") == 1
     final = alice.get(f"/api/v1/jobs/{job['id']}").json()
     assert final["attempt"] == 2 and final["result"] == "done"
+
+
+async def test_a_handler_that_ignores_a_cancel_is_stopped_after_the_grace_period(
+    server: LiveServer, alice: httpx.Client
+) -> None:
+    job = create(alice, type="sdk.deaf")
+    async with worker_client(server) as client, server.async_client() as owner:
+        worker = Worker(
+            client,
+            sdk_handlers.HANDLERS,
+            concurrency=1,
+            wait_seconds=1,
+            lease_seconds=1,
+            grace_seconds=0.5,
+        )
+        task = asyncio.create_task(worker.run())
+        await settled(owner, [job["id"]], "running")
+        await owner.post(f"/api/v1/jobs/{job['id']}/cancel")
+        await settled(owner, [job["id"]], "cancelled")
+        events = (await owner.get(f"/api/v1/jobs/{job['id']}/events")).json()["items"]
+        worker.stop()
+        await asyncio.wait_for(task, 10)
+    # Acknowledged by the SDK, not lapsed: the lease never expired.
+    assert [e["type"] for e in events][-2:] == ["cancel_requested", "cancelled"]
+    assert events[-1]["data"]["reason"] is None
