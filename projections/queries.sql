@@ -88,3 +88,6 @@ SELECT MIN(expires_at) FROM leases;
 
 -- name: unfinished_children
 SELECT id FROM jobs WHERE parent_id = ? AND finished = 0 ORDER BY created_at, created_seq;
+
+-- name: children
+SELECT id FROM jobs WHERE parent_id = ? ORDER BY created_at, created_seq;

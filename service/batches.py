@@ -40,3 +40,11 @@ def cancel_children(uow: UnitOfWork, parent: Job, reason: str | None) -> None:
         child = uow.get(uuid.UUID(child_id))
         if not child.deleted and not child.is_finished:
             child.cancel(reason=reason or "batch cancelled", now=uow.now)
+
+
+def children_ids(uow: UnitOfWork, parent: Job) -> list[uuid.UUID]:
+    """The live children of a batch parent, in creation order (none for other jobs)."""
+    if parent.children is None:
+        return []
+    rows = uow.lookup_all(sql.query("children"), (str(parent.id),))
+    return [uuid.UUID(row[0]) for row in rows]

@@ -67,17 +67,13 @@ def create_job(
 def replay_job(job_id: UUID, actor: Principal) -> Callable[[UnitOfWork], Created]:
     def command(uow: UnitOfWork) -> Created:
         original = visible_job(uow, job_id, actor)
-        spec = JobSpec(
-            type=original.type,
-            payload=original.payload,
-            name=original.name,
-            category=original.category,
-            priority=original.priority,
-            metadata=original.metadata,
-            max_attempts=original.max_attempts,
-        )
+        # A batch is replayed with its (live) children, each as it was created.
+        children = tuple(_same_spec(uow.get(i)) for i in batches.children_ids(uow, original))
+        spec = _same_spec(original, children)
         # The replay belongs to the original's owner, also when an admin asks for it.
         job = _new_job(uow, spec, owner=original.owner, replayed_from=str(original.id))
+        for child in spec.children:
+            _new_job(uow, child, owner=original.owner, parent_id=str(job.id))
         return Created(job.id, replayed=False)
 
     return command
@@ -128,6 +124,19 @@ def delete_job(job_id: UUID, actor: Principal) -> Callable[[UnitOfWork], UUID]:
         return job.id
 
     return command
+
+
+def _same_spec(job: Job, children: tuple[JobSpec, ...] = ()) -> JobSpec:
+    return JobSpec(
+        type=job.type,
+        payload=job.payload,
+        name=job.name,
+        category=job.category,
+        priority=job.priority,
+        metadata=job.metadata,
+        max_attempts=job.max_attempts,
+        children=children,
+    )
 
 
 def visible_job(uow: UnitOfWork, job_id: UUID, actor: Principal) -> Job:

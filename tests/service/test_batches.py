@@ -154,3 +154,15 @@ def test_a_batch_survives_a_restart_and_the_read_models_match_the_events(
         call(again, second, "succeed", {})
         assert get(owner, parent["id"])["status"] == "succeeded"
     assert rebuild.verify(server.runtime.store) == []
+
+
+def test_replaying_a_batch_replays_its_children(alice: httpx.Client) -> None:
+    parent = batch(alice, "t.child", "t.other")
+    response = alice.post(f"/api/v1/jobs/{parent['id']}/replay")
+    assert response.status_code == 201
+    replay = response.json()
+    assert replay["replayed_from"] == parent["id"]
+    assert replay["children"]["total"] == 2 and replay["status"] == "running"
+    children = children_of(alice, replay["id"])
+    assert [(c["type"], c["name"]) for c in children] == [("t.child", "child 0"),
+                                                          ("t.other", "child 1")]  # fmt: skip
