@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from eventsourcing.domain import Aggregate
 
-from domain import errors, retry
+from domain import batch, errors, retry
 from domain.states import JobState, check_transition
 
 if TYPE_CHECKING:
@@ -109,8 +109,7 @@ class Job(Aggregate):
             if self.batch_size is not None:
                 # A batch parent's work is its children's: it runs from the start (no worker
                 # ever claims it) and finishes when they all have.
-                job.children = {"total": self.batch_size, "pending": self.batch_size}
-                job.children |= dict.fromkeys(("running", "succeeded", "failed", "cancelled"), 0)
+                job.children = batch.new_counters(self.batch_size)
                 job.status = JobState.RUNNING.value
                 job.started_at = self.timestamp
 
@@ -377,33 +376,21 @@ class Job(Aggregate):
             )
         if old == new or self.deleted:
             return
-        counts = dict(self.children)
-        counts[old] -= 1
-        counts[new] += 1
-        done = counts["succeeded"] + counts["failed"] + counts["cancelled"]
-        progress = {
-            "total": counts["total"],
-            "completed": counts["succeeded"],
-            "failed": counts["failed"] + counts["cancelled"],
-            "percent": round(100 * done / counts["total"], 2) if counts["total"] else 100.0,
-        }
+        counts = batch.moved(self.children, old, new)
         self.trigger_event(
-            self.ChildrenProgressed, timestamp=now, children=counts, progress=progress
+            self.ChildrenProgressed, timestamp=now, children=counts, progress=batch.progress(counts)
         )
-        if self.is_finished or counts["pending"] + counts["running"] > 0:
-            return
-        if self.cancel_requested:
+        ending = (
+            None
+            if self.is_finished
+            else batch.outcome(counts, cancel_requested=self.cancel_requested)
+        )
+        if ending == "cancelled":
             self.trigger_event(self.Cancelled, timestamp=now, reason="batch cancelled")
-        elif counts["succeeded"] == counts["total"]:
+        elif ending == "succeeded":
             self.trigger_event(self.Succeeded, timestamp=now, result=counts, result_type="batch")
-        else:
-            failed = counts["total"] - counts["succeeded"]
-            error = {
-                "message": f"{failed} of {counts['total']} children did not succeed.",
-                "code": "children_failed",
-                "details": counts,
-            }
-            self.trigger_event(self.Failed, timestamp=now, error=error)
+        elif ending == "failed":
+            self.trigger_event(self.Failed, timestamp=now, error=batch.failure(counts))
 
     def update(self, changes: dict[str, Any], *, now: datetime) -> None:
         self.check_exists()
