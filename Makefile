@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/jobtrail serve --print-token
+	$(BIN)/jobtrail serve --print-token --demo
 
 test: $(STAMP)
 	$(BIN)/coverage run -m pytest

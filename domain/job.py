@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from eventsourcing.domain import Aggregate
 
-from domain import errors, retry
+from domain import batch, errors, retry
 from domain.states import JobState, check_transition
 
 if TYPE_CHECKING:
@@ -91,9 +91,6 @@ class Job(Aggregate):
             job.status = JobState.PENDING.value
             job.progress = empty_progress()
             job.children = None
-            if self.batch_size is not None:
-                job.children = {"total": self.batch_size, "pending": self.batch_size}
-                job.children |= dict.fromkeys(("running", "succeeded", "failed", "cancelled"), 0)
             job.cancel_requested = False
             job.result = None
             job.result_type = None
@@ -109,6 +106,12 @@ class Job(Aggregate):
             job.lease_token = None
             job.lease_expires_at = None
             job.deleted = False
+            if self.batch_size is not None:
+                # A batch parent's work is its children's: it runs from the start (no worker
+                # ever claims it) and finishes when they all have.
+                job.children = batch.new_counters(self.batch_size)
+                job.status = JobState.RUNNING.value
+                job.started_at = self.timestamp
 
     class Started(Event):
         kind: ClassVar[str] = "started"
@@ -133,6 +136,17 @@ class Job(Aggregate):
         progress: dict[str, Any]
 
         def apply(self, job: Job) -> None:
+            job.progress = job.progress | self.progress
+
+    class ChildrenProgressed(Event):
+        """A batch parent's counters after one of its children changed status."""
+
+        kind: ClassVar[str] = "progress"
+        children: dict[str, int]
+        progress: dict[str, Any]
+
+        def apply(self, job: Job) -> None:
+            job.children = dict(self.children)
             job.progress = job.progress | self.progress
 
     class Logged(Event):
@@ -254,6 +268,13 @@ class Job(Aggregate):
     def is_finished(self) -> bool:
         return self.state.is_terminal
 
+    @property
+    def batch_status(self) -> str:
+        """The status this job counts under in its batch: deleted unfinished is cancelled."""
+        if self.deleted and not self.is_finished:
+            return JobState.CANCELLED.value
+        return self.status
+
     def start(
         self, *, worker_id: str, lease_token: str, lease_expires_at: datetime, now: datetime
     ) -> None:
@@ -329,6 +350,48 @@ class Job(Aggregate):
             )
         self.trigger_event(self.Cancelled, timestamp=now, reason=None)
 
+    def expire_lease(self, *, now: datetime, policy: retry.RetryPolicy, jitter: float) -> None:
+        """The worker stopped renewing its lease: a failed attempt, retried when attempts are
+        left; a job asked to stop ends cancelled instead."""
+        self.check_running("expired")
+        self.fail(
+            error={
+                "message": "The worker's lease expired.",
+                "code": "lease_expired",
+                "details": None,
+            },
+            retry_allowed=True,
+            now=now,
+            policy=policy,
+            jitter=jitter,
+        )
+
+    def record_child(self, *, old: str, new: str, now: datetime) -> None:
+        """A child moved from status `old` to `new`: count it, and finish the batch when every
+        child has finished (succeeded if all did, cancelled if a cancel was asked, else failed).
+        """
+        if self.children is None:
+            raise errors.InvalidTransition(
+                job_id=str(self.id), state=self.status, action="given a child's change"
+            )
+        if old == new or self.deleted:
+            return
+        counts = batch.moved(self.children, old, new)
+        self.trigger_event(
+            self.ChildrenProgressed, timestamp=now, children=counts, progress=batch.progress(counts)
+        )
+        ending = (
+            None
+            if self.is_finished
+            else batch.outcome(counts, cancel_requested=self.cancel_requested)
+        )
+        if ending == "cancelled":
+            self.trigger_event(self.Cancelled, timestamp=now, reason="batch cancelled")
+        elif ending == "succeeded":
+            self.trigger_event(self.Succeeded, timestamp=now, result=counts, result_type="batch")
+        elif ending == "failed":
+            self.trigger_event(self.Failed, timestamp=now, error=batch.failure(counts))
+
     def update(self, changes: dict[str, Any], *, now: datetime) -> None:
         self.check_exists()
         self.trigger_event(self.Updated, timestamp=now, changes=changes)
@@ -354,9 +417,15 @@ class Job(Aggregate):
         if self.state is not JobState.RUNNING:
             raise errors.InvalidTransition(job_id=str(self.id), state=self.status, action=action)
 
-    def check_lease(self, token: str, now: datetime) -> None:
+    def check_lease(self, token: str, now: datetime, expires_at: datetime | None = None) -> None:
+        """The token must be the running attempt's and unexpired at `now`.
+
+        `expires_at` is the lease's renewed expiry, when the caller keeps renewals (they are
+        not events); without it, the expiry the attempt started with.
+        """
         self.check_exists()
-        expired = self.lease_expires_at is None or self.lease_expires_at <= now
+        expiry = self.lease_expires_at if expires_at is None else expires_at
+        expired = expiry is None or expiry <= now
         if self.state is not JobState.RUNNING or token != self.lease_token or expired:
             raise errors.LeaseMismatch(job_id=str(self.id))
 

@@ -30,6 +30,9 @@ class Cursor(Protocol):
     def fetchall(self) -> Any: ...
 
 
+_ENDS_AN_ATTEMPT = frozenset({"succeeded", "failed", "retry_scheduled", "cancelled", "deleted"})
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Recorded:
     position: int
@@ -51,11 +54,17 @@ def apply(
         return {}
     last_position: dict[UUID, int] = {}
     created_seq: dict[UUID, int] = {}
-    event_rows, key_rows = [], []
+    event_rows, key_rows, lease_rows, ended = [], [], [], set()
     for r in fresh:
         event, job = r.event, jobs[r.event.originator_id]
         event_rows.append(event_row(r.position, event, job.owner))
         last_position[job.id] = r.position
+        if isinstance(event, Job.Started):
+            seconds = (event.lease_expires_at - event.timestamp).total_seconds()
+            expires = documents.epoch_ms(event.lease_expires_at)
+            lease_rows.append((str(job.id), event.lease_token, seconds, expires))
+        elif type(event).kind in _ENDS_AN_ATTEMPT:
+            ended.add(job.id)
         if isinstance(event, Job.Created):
             created_seq[job.id] = r.position
             if event.idempotency_key is not None:
@@ -64,6 +73,15 @@ def apply(
     if key_rows:
         cursor.executemany(sql.query("insert_idempotency_key"), key_rows)
     documents_by_job = _write_jobs(cursor, jobs, last_position, created_seq)
+    if lease_rows:
+        cursor.executemany(sql.query("set_lease"), lease_rows)
+    # A job that is no longer running holds no lease (also when the batch holds both an
+    # attempt's start and its end: replayed history, or a very short attempt).
+    if ended:
+        cursor.executemany(
+            sql.query("drop_lease"),
+            [(str(i),) for i in ended if jobs[i].status != "running" or jobs[i].deleted],
+        )
     cursor.execute(sql.query("advance_tracking"), (fresh[-1].position,))
     return documents_by_job
 

@@ -44,6 +44,7 @@ DELETE FROM jobs;
 DELETE FROM job_counts;
 DELETE FROM events;
 DELETE FROM idempotency_keys;
+DELETE FROM leases;
 UPDATE tracking SET position = 0 WHERE projection = 'jobs';
 
 -- name: find_idempotency_key
@@ -53,3 +54,40 @@ SELECT request_hash, job_id FROM idempotency_keys WHERE owner = ? AND key = ?;
 -- A running job already asked to stop is skipped: cancelling again would change nothing.
 SELECT id FROM jobs WHERE owner = ? AND status = ? AND cancel_requested = 0
 ORDER BY created_at DESC, created_seq DESC LIMIT 1;
+
+-- name: claim_candidates
+-- One type at a time: each walks the jobs_claim index in order (an IN list of types would
+-- sort every pending job of those types); the claimer merges the types' lists.
+SELECT id, priority, created_at, created_seq FROM jobs
+WHERE status = 'pending' AND type = ? AND (run_at IS NULL OR run_at <= ?)
+ORDER BY priority DESC, created_at, created_seq LIMIT ?;
+
+-- name: next_run_at
+-- {types} is a list of placeholders, one per type.
+SELECT MIN(run_at) FROM jobs WHERE status = 'pending' AND type IN ({types}) AND run_at > ?;
+
+-- name: set_lease
+INSERT INTO leases (job_id, token, seconds, expires_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (job_id) DO UPDATE SET
+    token = excluded.token, seconds = excluded.seconds, expires_at = excluded.expires_at;
+
+-- name: renew_lease
+UPDATE leases SET expires_at = MAX(expires_at, ?) WHERE job_id = ? AND token = ?;
+
+-- name: drop_lease
+DELETE FROM leases WHERE job_id = ?;
+
+-- name: get_lease
+SELECT token, seconds, expires_at FROM leases WHERE job_id = ?;
+
+-- name: expired_leases
+SELECT job_id FROM leases WHERE expires_at <= ? ORDER BY expires_at LIMIT ?;
+
+-- name: next_lease_expiry
+SELECT MIN(expires_at) FROM leases;
+
+-- name: unfinished_children
+SELECT id FROM jobs WHERE parent_id = ? AND finished = 0 ORDER BY created_at, created_seq;
+
+-- name: children
+SELECT id FROM jobs WHERE parent_id = ? ORDER BY created_at, created_seq;

@@ -80,3 +80,18 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     job_id TEXT NOT NULL,
     PRIMARY KEY (owner, key)
 );
+
+-- What a claimer searches: pending jobs of a type, best first.
+CREATE INDEX IF NOT EXISTS jobs_claim ON jobs (type, priority DESC, created_at, created_seq)
+    WHERE status = 'pending';
+
+-- The current lease of each running job. Set from the `started` event; renewals are not
+-- events (a heartbeat every few seconds would bloat the streams), so the writer updates
+-- `expires_at` in the transaction of the renewing call. Times are epoch milliseconds.
+CREATE TABLE IF NOT EXISTS leases (
+    job_id TEXT PRIMARY KEY,
+    token TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS leases_expiry ON leases (expires_at);

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from typing import TYPE_CHECKING
@@ -12,12 +13,13 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from projections.sqlite import ReadPool
-from service import errors, events_api, jobs_api, ops, rebuild
+from service import batches, demo, errors, events_api, jobs_api, leases, ops, rebuild, workers_api
 from service.auth import TokenVerifier
 from service.metrics import Metrics, MetricsMiddleware
 from service.runtime import Runtime
 from service.settings import Settings
 from service.store import EventStore
+from service.wakeup import ClaimSignal
 from service.writer import Commit, Writer
 
 if TYPE_CHECKING:
@@ -44,6 +46,11 @@ def routes() -> list[Route]:
         _route("/api/v1/jobs/{job_id}/replay", POST=jobs_api.replay_job),
         _route("/api/v1/jobs/{job_id}/events", GET=events_api.job_events),
         _route("/api/v1/cancel", POST=jobs_api.cancel_newest),
+        _route("/api/v1/workers/claim", POST=workers_api.claim),
+        *[
+            _route(f"/api/v1/jobs/{{job_id}}/{name}", POST=handler)
+            for name, handler in workers_api.JOB_ROUTES.items()
+        ],
         _route("/api/v1/events", GET=events_api.all_events),
         _route("/healthz", GET=ops.healthz),
         _route("/readyz", GET=ops.readyz),
@@ -78,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             cache_size=settings.aggregate_cache_size,
             max_batch=settings.max_batch,
             snapshot_interval=settings.snapshot_interval,
+            policy=batches.follow,
         )
 
         def count(commit: Commit) -> None:
@@ -85,6 +93,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             metrics.events.inc(commit.events)
 
         writer.on_commit(count)
+        claims = ClaimSignal(asyncio.get_running_loop())
+        writer.on_commit(claims.committed)
         writer.start()
         reads = ReadPool(settings.sqlite_path, settings.read_connections)
         await reads.open()
@@ -96,10 +106,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
             verifier=verifier,
             metrics=metrics,
             store_limiter=anyio.CapacityLimiter(4),
+            claims=claims,
         )
+        reaper = leases.Reaper(
+            writer, reads, workers_api.retry_policy(app.state.runtime),
+            settings.lease_reaper_interval, metrics.leases_expired.inc,
+        )  # fmt: skip
+        reaper.start()
         try:
-            yield
+            async with contextlib.AsyncExitStack() as stack:
+                if settings.demo:  # API.md: in-process demo workers only when asked
+                    await stack.enter_async_context(demo.in_process(app, verifier))
+                yield
         finally:
+            await reaper.stop()
             await anyio.to_thread.run_sync(writer.stop)
             await reads.close()
             store.close()

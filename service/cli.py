@@ -10,7 +10,7 @@ import sys
 import click
 import uvicorn
 
-from service import rebuild
+from service import rebuild, worker_cli
 from service.app import create_app
 from service.auth import TokenVerifier
 from service.settings import ConfigError, Settings
@@ -26,13 +26,18 @@ def main() -> None:
 @click.option("--host", default=None, help="Interface to listen on [env JOBTRAIL_HOST; 127.0.0.1].")
 @click.option("--port", type=int, default=None, help="Port [env JOBTRAIL_PORT; 8000].")
 @click.option("--print-token", is_flag=True, help="Print a dev token (admin) for this server.")
-def serve(host: str | None, port: int | None, print_token: bool) -> None:
+@click.option("--demo", is_flag=True, help="Run in-process workers for the demo.* job types.")
+def serve(host: str | None, port: int | None, print_token: bool, demo: bool) -> None:
     """Start the HTTP service (SQLite in ./data/ unless JOBTRAIL_DATABASE_URL says otherwise)."""
     settings = _settings()
     settings = dataclasses.replace(
-        settings, host=host or settings.host, port=port if port is not None else settings.port
+        settings,
+        host=host or settings.host,
+        port=port if port is not None else settings.port,
+        demo=demo or settings.demo,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per worker call is noise
     url = f"http://{settings.host}:{settings.port}"
     click.echo(f"jobtrail listening on {url}  (database: {settings.database_url})")
     if print_token:
@@ -51,6 +56,60 @@ def serve(host: str | None, port: int | None, print_token: bool) -> None:
         port=settings.port,
         log_level="warning",
         access_log=False,  # an access log could record ?access_token=
+    )
+
+
+@main.command()
+@click.option(
+    "--handlers",
+    "handlers_ref",
+    required=True,
+    help="module:object, a mapping of job type to async handler (e.g. service.demo:HANDLERS).",
+)
+@click.option("--url", default=None, help="The server [http://JOBTRAIL_HOST:JOBTRAIL_PORT].")
+@click.option(
+    "--token",
+    "token_value",
+    envvar="JOBTRAIL_TOKEN",
+    default=None,
+    help="A worker-scope token [env JOBTRAIL_TOKEN; else signed with the configured secret].",
+)
+@click.option("--concurrency", type=int, default=4, show_default=True, help="Jobs at once.")
+@click.option("--lease", type=float, default=30.0, show_default=True, help="Lease seconds.")
+@click.option(
+    "--grace",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="On SIGTERM, seconds for running jobs to finish before they are given back.",
+)
+def worker(
+    handlers_ref: str,
+    url: str | None,
+    token_value: str | None,
+    concurrency: int,
+    lease: float,
+    grace: float,
+) -> None:
+    """Run a worker: claim jobs of the handlers' types and run them; stops on SIGTERM."""
+    settings = _settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per worker call is noise
+    try:
+        handlers = worker_cli.load_handlers(handlers_ref)
+    except (ImportError, AttributeError, ValueError, TypeError) as exc:
+        raise click.UsageError(f"--handlers {handlers_ref}: {exc}") from exc
+    if token_value is None:
+        token_value = TokenVerifier.from_settings(settings).issue(
+            "worker", ("worker",), 7 * 24 * 3600
+        )
+    worker_cli.run(
+        url or f"http://{settings.host}:{settings.port}",
+        token_value,
+        handlers,
+        concurrency=concurrency,
+        lease_seconds=lease,
+        grace_seconds=grace,
     )
 
 

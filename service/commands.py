@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from domain.job import Job
 from domain.states import JobState
 from projections import sql
-from service import errors
+from service import batches, errors
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -34,6 +34,8 @@ class JobSpec:
     metadata: dict[str, Any] | None = None
     max_attempts: int = 1
     run_at: datetime | None = None
+    # A batch parent's children (API.md: 1 to 1000 job bodies, created with it).
+    children: tuple[JobSpec, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,8 @@ def create_job(
             if earlier is not None:
                 return _replay_key(uow, earlier, request_hash)
         job = _new_job(uow, spec, owner=owner, key=idempotency_key, request_hash=request_hash)
+        for child in spec.children:  # all in this unit of work: all or nothing
+            _new_job(uow, child, owner=owner, parent_id=str(job.id))
         if idempotency_key is not None:
             assert request_hash is not None
             uow.keys[owner, idempotency_key] = (request_hash, job.id)
@@ -63,17 +67,13 @@ def create_job(
 def replay_job(job_id: UUID, actor: Principal) -> Callable[[UnitOfWork], Created]:
     def command(uow: UnitOfWork) -> Created:
         original = visible_job(uow, job_id, actor)
-        spec = JobSpec(
-            type=original.type,
-            payload=original.payload,
-            name=original.name,
-            category=original.category,
-            priority=original.priority,
-            metadata=original.metadata,
-            max_attempts=original.max_attempts,
-        )
+        # A batch is replayed with its (live) children, each as it was created.
+        children = tuple(_same_spec(uow.get(i)) for i in batches.children_ids(uow, original))
+        spec = _same_spec(original, children)
         # The replay belongs to the original's owner, also when an admin asks for it.
         job = _new_job(uow, spec, owner=original.owner, replayed_from=str(original.id))
+        for child in spec.children:
+            _new_job(uow, child, owner=original.owner, parent_id=str(job.id))
         return Created(job.id, replayed=False)
 
     return command
@@ -94,6 +94,7 @@ def cancel_job(job_id: UUID, actor: Principal, reason: str | None) -> Callable[[
     def command(uow: UnitOfWork) -> UUID:
         job = visible_job(uow, job_id, actor)
         job.cancel(reason=reason, now=uow.now)
+        batches.cancel_children(uow, job, reason)
         return job.id
 
     return command
@@ -108,6 +109,7 @@ def cancel_newest(actor: Principal) -> Callable[[UnitOfWork], UUID]:
             if row is not None:
                 job = uow.get(uuid.UUID(row[0]))
                 job.cancel(reason=None, now=uow.now)
+                batches.cancel_children(uow, job, None)
                 return job.id
         raise errors.NotFound("No active job found.")
 
@@ -118,9 +120,23 @@ def delete_job(job_id: UUID, actor: Principal) -> Callable[[UnitOfWork], UUID]:
     def command(uow: UnitOfWork) -> UUID:
         job = visible_job(uow, job_id, actor)
         job.delete(now=uow.now)
+        batches.cancel_children(uow, job, "batch deleted")
         return job.id
 
     return command
+
+
+def _same_spec(job: Job, children: tuple[JobSpec, ...] = ()) -> JobSpec:
+    return JobSpec(
+        type=job.type,
+        payload=job.payload,
+        name=job.name,
+        category=job.category,
+        priority=job.priority,
+        metadata=job.metadata,
+        max_attempts=job.max_attempts,
+        children=children,
+    )
 
 
 def visible_job(uow: UnitOfWork, job_id: UUID, actor: Principal) -> Job:
@@ -139,6 +155,7 @@ def _new_job(
     key: str | None = None,
     request_hash: str | None = None,
     replayed_from: str | None = None,
+    parent_id: str | None = None,
 ) -> Job:
     job = Job.create(
         job_id=uow.new_job_id(),
@@ -155,6 +172,8 @@ def _new_job(
         replayed_from=replayed_from,
         idempotency_key=key,
         request_hash=request_hash,
+        parent_id=parent_id,
+        batch_size=len(spec.children) or None,
     )
     uow.add(job)
     return job

@@ -39,6 +39,18 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.claims = Counter(
+            "jobtrail_worker_claims",
+            "Claims answered: a job was claimed, or none came due in time.",
+            ("outcome",),
+            registry=self.registry,
+        )
+        self.leases_expired = Counter(
+            "jobtrail_leases_expired",
+            "Attempts ended by the reaper because their lease lapsed.",
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from service import openapi_schemas as s
+from service import openapi_workers
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -27,6 +28,7 @@ EVENT_PAGING = ("After", "EventLimit", "Stream", "LastEventId")
 TAGS = (
     ("Jobs", "Create, read, change, cancel, replay and delete jobs."),
     ("Events", "Every job's immutable event history: pages, or a live SSE stream."),
+    ("Workers", "Claim jobs, renew leases, report progress, logs and outcomes."),
     ("Operations", "Health, readiness, metrics and this document. No auth."),
 )
 ERROR_RESPONSES = (
@@ -91,10 +93,11 @@ def _full_document() -> dict[str, Any]:
         "paths": _merge(
             _tagged("Jobs", _job_paths()),
             _tagged("Events", _event_paths()),
+            _tagged("Workers", openapi_workers.paths()),
             _tagged("Operations", _operations_paths()),
         ),
         "components": {
-            "schemas": s.schemas(),
+            "schemas": s.schemas() | openapi_workers.schemas(),
             "parameters": s.parameters(),
             "headers": _headers(),
             "responses": _error_responses(),

@@ -251,7 +251,7 @@ def _job_create(*, with_children: bool) -> Schema:
         }
     description = "A new job. Unknown fields → 400 naming them."
     if not with_children:
-        description += " Batches (`children`) are not supported yet: 400."
+        description = "A child of a batch: a job body without `children`."
     return closed(obj(properties, required=("type",), description=description))
 
 
@@ -334,8 +334,8 @@ def schemas() -> dict[str, Schema]:
         "JobError": _job_error(),
         "Event": _event(),
         "Error": _error(),
-        # Batches (`children`) arrive with the workers; until then they answer 400.
-        "JobCreate": _job_create(with_children=False),
+        "JobCreate": _job_create(with_children=True),
+        "JobCreateChild": _job_create(with_children=False),
         "JobPatch": _job_patch(),
         "CancelRequest": _cancel_request(),
         "CancelResult": obj({"job": ref("Job")}, required=("job",)),
@@ -391,7 +391,9 @@ def parameters() -> dict[str, Schema]:
             {"type": "string", "minLength": 1, "maxLength": 255},
         ),
         "Limit": _query("limit", "Page size.", integer(minimum=1, maximum=100, default=20)),
-        "Offset": _query("offset", "Jobs to skip (default 0). Not with `cursor`.", integer()),
+        "Offset": _query(
+            "offset", "Jobs to skip (default 0). Not with `cursor`.", integer(maximum=2**63 - 1)
+        ),
         "Cursor": _query("cursor", cursor, {"type": "string", "minLength": 1}),
         "Sort": _query("sort", sort, enum(SORTS, default="created_at")),
         "Order": _query(
@@ -418,9 +420,9 @@ def parameters() -> dict[str, Schema]:
         "AsOf": _query(
             "as_of",
             "The job as it was after its event `seq` N. Beyond the job's `version` → 400.",
-            integer(minimum=1),
+            integer(minimum=1, maximum=2**63 - 1),
         ),
-        "After": _query("after", after, integer(default=0)),
+        "After": _query("after", after, integer(default=0, maximum=2**63 - 1)),
         "EventLimit": _query(
             "limit",
             "Page size (JSON form).",

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from service.metrics import Metrics
     from service.settings import Settings
     from service.store import EventStore
+    from service.wakeup import ClaimSignal
     from service.writer import Writer
 
 T = TypeVar("T")
@@ -32,6 +33,8 @@ class Runtime:
     verifier: TokenVerifier
     metrics: Metrics
     store_limiter: anyio.CapacityLimiter
+    # Wakes long-polling claimers on commits (service/workers_api.py).
+    claims: ClaimSignal | None = None
 
     async def in_thread(self, function: Callable[..., T], *args: Any) -> T:
         """Runs a blocking event-store call off the event loop."""

@@ -44,6 +44,11 @@ class Settings:
     read_connections: int = 4
     limits: Limits = field(default_factory=Limits)
     demo: bool = False
+    # Retries: exponential backoff with jitter, from `retry_base_seconds` up to the cap.
+    retry_base_seconds: float = 1.0
+    retry_cap_seconds: float = 300.0
+    # How often the reaper looks for lapsed leases (it also wakes at the next expiry).
+    lease_reaper_interval: float = 1.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
@@ -67,6 +72,10 @@ class Settings:
             jwt_audience=env.get("JOBTRAIL_JWT_AUDIENCE") or None,
             sqlite_synchronous=synchronous,  # type: ignore[arg-type]
             aggregate_cache_size=_int(env, "JOBTRAIL_AGGREGATE_CACHE_SIZE", 4096),
+            retry_base_seconds=_float(env, "JOBTRAIL_RETRY_BASE_SECONDS", 1.0),
+            retry_cap_seconds=_float(env, "JOBTRAIL_RETRY_CAP_SECONDS", 300.0),
+            lease_reaper_interval=_float(env, "JOBTRAIL_LEASE_REAPER_INTERVAL", 1.0),
+            demo=env.get("JOBTRAIL_DEMO", "").lower() in ("1", "true", "yes"),
         )
 
     @property
@@ -112,3 +121,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise ConfigError(f"{name} must be an integer, not {value!r}.") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name)
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {value!r}.") from None
+    if not number > 0:
+        raise ConfigError(f"{name} must be positive.")
+    return number

@@ -32,12 +32,15 @@ if TYPE_CHECKING:
 
     from service.settings import Settings
 
+
 @dataclass(slots=True)
 class ProjectionBatch:
     """What one transaction records: its events in order, and their jobs' new states."""
 
     events: list[Job.Event | Job.Created]
     jobs: dict[UUID, Job]
+    # Rows that are not events (lease renewals): written after the projection's rows.
+    writes: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     positions: list[int] = field(default_factory=list)
     documents: dict[UUID, str] = field(default_factory=dict)
 
@@ -84,6 +87,8 @@ class ProjectingRecorder(SQLiteApplicationRecorder):
                 for p, e in zip(positions, batch.events, strict=True)
             ]
             batch.documents = projector.apply(c, recorded, batch.jobs)
+            for statement, parameters in batch.writes:
+                c.execute(statement, parameters)
         return positions
 
 
@@ -137,6 +142,12 @@ class EventStore(Application[UUID]):
         # Straight to the event store: `save()` would only add protocol checks per event
         # (slow isinstance on typing Protocols) and snapshot logic that the writer does itself.
         self.events.put(batch.events, projection=batch)
+
+    def write_rows(self, writes: list[tuple[str, tuple[Any, ...]]]) -> None:
+        """Writes rows that come with no event, in one transaction."""
+        with self.recorder.datastore.transaction(commit=True) as c:  # type: ignore[attr-defined]
+            for statement, parameters in writes:
+                c.execute(statement, parameters)
 
     def put_snapshots(self, snapshots: list[Snapshot]) -> None:
         """Stores snapshots in one transaction (after the events they summarise committed)."""

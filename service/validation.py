@@ -51,7 +51,7 @@ class _Problems:
             )
 
 
-def job_spec(body: Any, limits: Limits, body_bytes: int) -> JobSpec:
+def job_spec(body: Any, limits: Limits, body_bytes: int, *, nested: bool = False) -> JobSpec:
     problems = _Problems()
     if not isinstance(body, dict):
         raise errors.InvalidRequest(
@@ -59,8 +59,12 @@ def job_spec(body: Any, limits: Limits, body_bytes: int) -> JobSpec:
         )
     for key in body.keys() - _JOB_FIELDS:
         problems.add(key, "unknown field")
+    children: tuple[JobSpec, ...] = ()
     if "children" in body:
-        problems.add("children", "batch jobs are not supported by this server yet")
+        if nested:
+            problems.add("children", "a child cannot have children")
+        else:
+            children = _children(problems, body["children"], limits, body_bytes)
     job_type = body.get("type")
     if not isinstance(job_type, str) or not TYPE_PATTERN.fullmatch(job_type):
         problems.add("type", "required; lowercase letters, digits, '.', '_', '-', at most 64")
@@ -95,7 +99,24 @@ def job_spec(body: Any, limits: Limits, body_bytes: int) -> JobSpec:
         metadata=metadata,
         max_attempts=max_attempts,
         run_at=run_at,
+        children=children,
     )
+
+
+def _children(
+    problems: _Problems, value: Any, limits: Limits, body_bytes: int
+) -> tuple[JobSpec, ...]:
+    if not isinstance(value, list) or not 1 <= len(value) <= limits.children:
+        problems.add("children", f"must be a list of 1 to {limits.children} job bodies")
+        return ()
+    specs = []
+    for index, child in enumerate(value):
+        try:
+            specs.append(job_spec(child, limits, body_bytes, nested=True))
+        except errors.InvalidRequest as exc:
+            for field, message in (exc.details or {"body": "invalid"}).items():
+                problems.add(f"children[{index}].{field}", message)
+    return tuple(specs)
 
 
 def patch(body: Any, limits: Limits, body_bytes: int) -> dict[str, Any]:

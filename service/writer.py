@@ -56,8 +56,14 @@ class UnitOfWork:
         self._snapshotted: dict[UUID, int] = {}
         # Pending-event counts of the jobs the current command touched, before it did.
         self._baseline: dict[UUID, int] = {}
+        # Statuses of the jobs the current command touched, before it did (for policies).
+        self.statuses_before: dict[UUID, str] = {}
         # Idempotency keys claimed by this group's commands, not yet in the read model.
         self.keys: dict[tuple[str, str], tuple[str, UUID]] = {}
+        # Rows that are not events (lease renewals), written in the group's transaction.
+        self.writes: list[tuple[str, tuple[Any, ...]]] = []
+        # Leases this group set or renewed, not yet committed: job id → (token, expiry ms).
+        self.leases: dict[UUID, tuple[str, int]] = {}
         self.now = clock()
 
     def get(self, job_id: UUID) -> Job:
@@ -68,6 +74,7 @@ class UnitOfWork:
             self.jobs[job_id] = job
             self._snapshotted[job_id] = job.version
         self._baseline.setdefault(job_id, len(job.pending_events))
+        self.statuses_before.setdefault(job_id, job.batch_status)
         return job
 
     def new_job_id(self) -> UUID:
@@ -82,6 +89,10 @@ class UnitOfWork:
         """One row from the database, read inside the writer (serialised with all writes)."""
         return self._writer.lookup(query, parameters)
 
+    def lookup_all(self, query: str, parameters: tuple[Any, ...]) -> list[Any]:
+        """Every row of a query, read inside the writer."""
+        return self._writer.lookup(query, parameters, every=True)  # type: ignore[no-any-return]
+
     def end(self) -> None:
         """Ends a command that succeeded: snapshots the jobs it carried past an interval."""
         for job_id in self._baseline:
@@ -94,6 +105,7 @@ class UnitOfWork:
     def begin(self) -> None:
         """Starts the next command."""
         self._baseline.clear()
+        self.statuses_before.clear()
         # Event timestamps never go backwards within a process, even if the clock does.
         self.now = max(self.now, self._clock())
 
@@ -143,8 +155,12 @@ class Writer:
         max_batch: int = 512,
         snapshot_interval: int = 100,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        policy: Callable[[UnitOfWork], None] | None = None,
     ) -> None:
         self.store = store
+        # Runs after every command, in its unit of work: reactions to the command's changes
+        # (a batch parent following its children) commit atomically with them.
+        self._policy = policy
         self._cache: collections.OrderedDict[UUID, Job] = collections.OrderedDict()
         self._cache_size = cache_size
         self._max_batch = max_batch
@@ -222,10 +238,10 @@ class Writer:
         self._remember(job)
         return job
 
-    def lookup(self, query: str, parameters: tuple[Any, ...]) -> Any:
+    def lookup(self, query: str, parameters: tuple[Any, ...], *, every: bool = False) -> Any:
         with self.store.recorder.datastore.transaction(commit=False) as c:  # type: ignore[attr-defined]
             c.execute(query, parameters)
-            return c.fetchone()
+            return c.fetchall() if every else c.fetchone()
 
     def _remember(self, job: Job) -> None:
         self._cache[job.id] = job
@@ -288,24 +304,17 @@ class Writer:
 
     def _execute(self, group: list[_Request]) -> None:
         uow = UnitOfWork(self, self._clock, self._snapshot_interval)
-        outcomes: list[tuple[_Request, Any, BaseException | None]] = []
         try:
-            for request in group:
-                uow.begin()
-                try:
-                    outcomes.append((request, request.command(uow), None))
-                except Exception as exc:
-                    if uow.changed():
-                        raise _Poisoned() from exc
-                    outcomes.append((request, None, exc))
-                else:
-                    uow.end()
+            outcomes = self._run_commands(uow, group)
             batch = ProjectionBatch(
                 events=[_typed(e) for job in uow.jobs.values() for e in job.collect_events()],
                 jobs=dict(uow.jobs),
+                writes=uow.writes,
             )
             if batch.events:
                 self.store.record(batch)
+            elif batch.writes:
+                self.store.write_rows(batch.writes)
         except BaseException:
             for job_id in uow.jobs:
                 self._cache.pop(job_id, None)
@@ -330,6 +339,26 @@ class Writer:
             commit = Commit(position, len(group), len(batch.positions))
             for listener in self._listeners:
                 listener(commit)
+
+    def _run_commands(
+        self, uow: UnitOfWork, group: list[_Request]
+    ) -> list[tuple[_Request, Any, BaseException | None]]:
+        """Runs each command (and the policies that react to it) against the group's jobs."""
+        outcomes: list[tuple[_Request, Any, BaseException | None]] = []
+        for request in group:
+            uow.begin()
+            try:
+                value = request.command(uow)
+                if self._policy is not None:
+                    self._policy(uow)
+            except Exception as exc:
+                if uow.changed():
+                    raise _Poisoned() from exc
+                outcomes.append((request, None, exc))
+            else:
+                uow.end()
+                outcomes.append((request, value, None))
+        return outcomes
 
     def _store_snapshots(self, snapshots: list[Snapshot]) -> None:
         try:

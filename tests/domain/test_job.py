@@ -94,7 +94,8 @@ def test_event_kinds_are_exactly_the_api_event_types() -> None:
     ]
     found = [cls.kind for cls in event_classes if cls is not Job.Event]
 
-    assert sorted(found) == sorted(jobs.EVENT_TYPES)
+    # A batch parent's ChildrenProgressed is a `progress` event too: kinds may be shared.
+    assert set(found) == set(jobs.EVENT_TYPES)
 
 
 # Commands: their events and the state they leave.

@@ -45,8 +45,9 @@ def cancelled_story() -> Job:
 
 
 def deleted_while_running_story() -> Job:
+    # A batch parent runs from its creation (no worker claims it) and follows its children.
     job = jobs.new(batch_size=2)
-    jobs.start(job, now=at(1))
+    job.record_child(old="pending", new="running", now=at(1))
     job.delete(now=at(2))
     return job
 

@@ -169,3 +169,82 @@ def test_a_new_attempt_starts_with_empty_progress_and_success_clears_the_old_err
     assert job.error is not None
     job.succeed(result=1, result_type=None, now=NOW)
     assert job.error is None
+
+
+def test_check_lease_uses_the_renewed_expiry_when_given() -> None:
+    job = jobs.running()
+    later = jobs.LEASE_ENDS + timedelta(seconds=5)
+    job.check_lease("lease-1", later, expires_at=later + timedelta(seconds=1))
+    with pytest.raises(errors.LeaseMismatch):
+        job.check_lease("lease-1", later, expires_at=later)
+
+
+def test_expired_lease_is_a_failed_attempt_retried_when_attempts_are_left() -> None:
+    job = jobs.running(max_attempts=2)
+    job.expire_lease(now=jobs.LEASE_ENDS, policy=jobs.POLICY, jitter=0.0)
+    assert job.status == "pending"
+    assert job.error is not None and job.error["code"] == "lease_expired"
+    assert job.run_at == jobs.LEASE_ENDS + timedelta(seconds=5)
+
+
+def test_expired_lease_on_the_last_attempt_fails_the_job() -> None:
+    job = jobs.running(max_attempts=1)
+    job.expire_lease(now=jobs.LEASE_ENDS, policy=jobs.POLICY, jitter=0.0)
+    assert job.status == "failed"
+
+
+def test_expired_lease_after_a_cancel_request_cancels() -> None:
+    job = jobs.running(max_attempts=3)
+    job.cancel(reason=None, now=NOW)
+    job.expire_lease(now=jobs.LEASE_ENDS, policy=jobs.POLICY, jitter=0.0)
+    assert job.status == "cancelled"
+
+
+def test_expire_lease_refuses_a_job_not_running() -> None:
+    job = jobs.new()
+    with pytest.raises(errors.InvalidTransition):
+        job.expire_lease(now=NOW, policy=jobs.POLICY, jitter=0.0)
+
+
+def batch(size: int = 2) -> Job:
+    return jobs.new(batch_size=size)
+
+
+def test_a_batch_parent_runs_from_its_creation() -> None:
+    parent = batch(3)
+    assert parent.status == "running"
+    assert parent.children == {"total": 3, "pending": 3, "running": 0, "succeeded": 0,
+                               "failed": 0, "cancelled": 0}  # fmt: skip
+
+
+def test_a_batch_succeeds_when_every_child_has() -> None:
+    parent = batch(2)
+    for _ in range(2):
+        parent.record_child(old="pending", new="running", now=NOW)
+        parent.record_child(old="running", new="succeeded", now=NOW)
+    assert parent.status == "succeeded"
+    assert parent.progress["completed"] == 2 and parent.progress["percent"] == 100
+
+
+def test_a_batch_with_a_failed_child_fails_once_all_have_finished() -> None:
+    parent = batch(2)
+    parent.record_child(old="pending", new="failed", now=NOW)
+    assert parent.status == "running"
+    assert parent.progress["failed"] == 1
+    parent.record_child(old="pending", new="succeeded", now=NOW)
+    assert parent.status == "failed"
+    assert parent.error is not None and parent.error["code"] == "children_failed"
+
+
+def test_a_cancelled_batch_ends_cancelled_when_its_children_have() -> None:
+    parent = batch(2)
+    parent.cancel(reason=None, now=NOW)
+    assert parent.status == "running" and parent.cancel_requested
+    parent.record_child(old="pending", new="cancelled", now=NOW)
+    parent.record_child(old="pending", new="succeeded", now=NOW)
+    assert parent.status == "cancelled"
+
+
+def test_only_a_batch_parent_follows_children() -> None:
+    with pytest.raises(errors.InvalidTransition):
+        jobs.new().record_child(old="pending", new="running", now=NOW)

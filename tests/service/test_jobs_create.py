@@ -198,7 +198,18 @@ def test_null_optional_fields_take_their_defaults(alice):
         pytest.param({"type": "t", "run_at": -1}, "run_at", id="run-at-negative"),
         pytest.param({"type": "t", "run_at": 1.5e12 + 0.5}, "run_at", id="run-at-fraction"),
         pytest.param({"type": "t", "run_at": True}, "run_at", id="run-at-bool"),
-        pytest.param({"type": "t", "children": [{"type": "c"}]}, "children", id="children"),
+        pytest.param({"type": "t", "children": []}, "children", id="children-empty"),
+        pytest.param({"type": "t", "children": {}}, "children", id="children-not-a-list"),
+        pytest.param(
+            {"type": "t", "children": [{"type": "c"}, {"type": "Bad"}]},
+            "children[1].type",
+            id="child-invalid",
+        ),
+        pytest.param(
+            {"type": "t", "children": [{"type": "c", "children": [{"type": "d"}]}]},
+            "children[0].children",
+            id="grandchildren",
+        ),
     ],
 )
 def test_invalid_body_is_rejected_naming_the_field_and_writes_nothing(shared_server, body, field):

@@ -29,6 +29,11 @@ EXPECTED_ROUTES = {
     ("POST", "/api/v1/jobs/{id}/replay"),
     ("GET", "/api/v1/jobs/{id}/events"),
     ("GET", "/api/v1/events"),
+    ("POST", "/api/v1/workers/claim"),
+    *[
+        ("POST", f"/api/v1/jobs/{{id}}/{action}")
+        for action in ("heartbeat", "progress", "logs", "succeed", "fail", "cancelled")
+    ],
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
@@ -136,7 +141,7 @@ def test_api_operations_need_a_bearer_token_and_list_their_errors() -> None:
             continue
         label = f"{method} {path}"
         assert {"bearerAuth": []} in operation["security"], label
-        assert operation["x-required-scope"] in {"jobs:read", "jobs:write"}, label
+        assert operation["x-required-scope"] in {"jobs:read", "jobs:write", "worker"}, label
         assert {"401", "403", "500"} <= operation["responses"].keys(), label
         if "{id}" in path:
             assert "404" in operation["responses"], label
@@ -264,8 +269,9 @@ def test_request_bodies_reject_unknown_fields() -> None:
     assert create.is_valid({"type": "video.render", "run_at": 1732380000000})
     assert not create.is_valid({"type": "video.render", "colour": "red"})
     assert not create.is_valid({"type": "Video Render"})
-    # Batches arrive with the workers: until then `children` is not part of the contract served.
-    assert not create.is_valid({"type": "a", "children": [{"type": "b"}]})
+    assert create.is_valid({"type": "a", "children": [{"type": "b"}]})
+    assert not create.is_valid({"type": "a", "children": []})
+    assert not create.is_valid({"type": "a", "children": [{"type": "b", "children": []}]})
     assert validator("JobPatch").is_valid({"name": None})
     assert not validator("JobPatch").is_valid({})
     assert not validator("JobPatch").is_valid({"status": "failed"})
