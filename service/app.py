@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from typing import TYPE_CHECKING
@@ -12,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from projections.sqlite import ReadPool
-from service import errors, events_api, jobs_api, ops, rebuild
+from service import errors, events_api, jobs_api, live, ops, rebuild
 from service.auth import TokenVerifier
 from service.metrics import Metrics, MetricsMiddleware
 from service.runtime import Runtime
@@ -88,6 +89,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
         writer.start()
         reads = ReadPool(settings.sqlite_path, settings.read_connections)
         await reads.open()
+        hub = live.Hub(
+            reads,
+            metrics.sse_subscribers,
+            buffer_size=settings.sse.buffer_events,
+            max_streams_per_owner=settings.sse.max_per_owner,
+            poll_seconds=settings.sse.poll_seconds,
+        )
+        await hub.start()
+        loop = asyncio.get_running_loop()
+
+        def wake(_: Commit) -> None:  # from the writer thread: the hub lives on the loop
+            loop.call_soon_threadsafe(hub.wake)
+
+        writer.on_commit(wake)
         app.state.runtime = Runtime(
             settings=settings,
             store=store,
@@ -96,10 +111,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             verifier=verifier,
             metrics=metrics,
             store_limiter=anyio.CapacityLimiter(4),
+            hub=hub,
         )
         try:
             yield
         finally:
+            await hub.stop()
             await anyio.to_thread.run_sync(writer.stop)
             await reads.close()
             store.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,6 +36,12 @@ class Metrics:
         self.events = Counter(
             "jobtrail_events_recorded",
             "Events recorded in the event store.",
+            registry=self.registry,
+        )
+
+        self.sse_subscribers = Gauge(
+            "jobtrail_sse_subscribers",
+            "Open SSE streams (live-feed subscribers).",
             registry=self.registry,
         )
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from projections.sqlite import ReadPool
     from service.auth import TokenVerifier
+    from service.live import Hub
     from service.metrics import Metrics
     from service.settings import Settings
     from service.store import EventStore
@@ -32,6 +33,7 @@ class Runtime:
     verifier: TokenVerifier
     metrics: Metrics
     store_limiter: anyio.CapacityLimiter
+    hub: Hub
 
     async def in_thread(self, function: Callable[..., T], *args: Any) -> T:
         """Runs a blocking event-store call off the event loop."""

@@ -26,6 +26,18 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Streams:
+    """The SSE form of the events routes."""
+
+    heartbeat_seconds: float = 15.0  # a comment line after this much silence
+    max_per_owner: int = 100  # open streams per user; beyond: 429
+    buffer_events: int = 1024  # a subscriber further behind catches up from the store
+    send_timeout_seconds: float = 10.0  # a client that takes longer to accept a write is dropped
+    poll_seconds: float = 0.5  # the tailer's fallback poll, for writes of other processes
+    retry_ms: int = 2000  # the `retry:` hint
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     database_url: str = "sqlite:///./data/jobtrail.db"
     data_dir: Path = Path("data")
@@ -44,6 +56,7 @@ class Settings:
     read_connections: int = 4
     limits: Limits = field(default_factory=Limits)
     demo: bool = False
+    sse: Streams = field(default_factory=Streams)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
@@ -67,6 +80,11 @@ class Settings:
             jwt_audience=env.get("JOBTRAIL_JWT_AUDIENCE") or None,
             sqlite_synchronous=synchronous,  # type: ignore[arg-type]
             aggregate_cache_size=_int(env, "JOBTRAIL_AGGREGATE_CACHE_SIZE", 4096),
+            sse=Streams(
+                heartbeat_seconds=_float(env, "JOBTRAIL_SSE_HEARTBEAT_SECONDS", 15.0),
+                max_per_owner=_int(env, "JOBTRAIL_SSE_MAX_STREAMS_PER_OWNER", 100),
+                buffer_events=_int(env, "JOBTRAIL_SSE_BUFFER_EVENTS", 1024),
+            ),
         )
 
     @property
@@ -112,3 +130,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise ConfigError(f"{name} must be an integer, not {value!r}.") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name)
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {value!r}.") from None
+    if not number > 0:
+        raise ConfigError(f"{name} must be positive, not {value!r}.")
+    return number
