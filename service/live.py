@@ -124,6 +124,10 @@ class Subscriber:
         self.closed = True
         self._ready.set()
 
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
     async def wait(self, seconds: float) -> None:
         """Until something is pushed, the subscriber is closed, or `seconds` pass."""
         if self._ready.is_set():
@@ -166,6 +170,11 @@ class Hub:
     @property
     def subscribers(self) -> int:
         return sum(self._per_owner.values())
+
+    def largest_buffer(self) -> int:
+        """The most frames any subscriber holds (at most the buffer size)."""
+        groups = [self._everyone, *self._by_job.values()]
+        return max((s.buffered for group in groups for s in group), default=0)
 
     async def start(self) -> None:
         async with self._reads.connection() as conn:
