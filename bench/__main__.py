@@ -13,13 +13,14 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import create, list_pages, long_streams, servers
+from bench import create, fanout, list_pages, long_streams, servers
 from bench.report import Summary, say
 
 PARTS: dict[str, Callable[..., None]] = {
     "create": create.run,
     "list": list_pages.run,
     "load": long_streams.run,
+    "fanout": fanout.run,
 }
 
 
@@ -48,7 +49,9 @@ def _commit() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("parts", nargs="*", metavar="{create,list,load}", help="default: all")
+    parser.add_argument(
+        "parts", nargs="*", metavar="{create,list,load,fanout}", help="default: all"
+    )
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     args = parser.parse_args(argv)
     unknown = [part for part in args.parts if part not in PARTS]

@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from projections.sqlite import ReadPool
-from service import errors, events_api, jobs_api, live, ops, rebuild
+from service import errors, events_api, jobs_api, live, ops, rebuild, session_api
 from service.auth import TokenVerifier
 from service.metrics import Metrics, MetricsMiddleware
 from service.runtime import Runtime
@@ -46,6 +46,9 @@ def routes() -> list[Route]:
         _route("/api/v1/jobs/{job_id}/events", GET=events_api.job_events),
         _route("/api/v1/cancel", POST=jobs_api.cancel_newest),
         _route("/api/v1/events", GET=events_api.all_events),
+        _route(
+            "/api/v1/session", POST=session_api.create_session, DELETE=session_api.delete_session
+        ),
         _route("/healthz", GET=ops.healthz),
         _route("/readyz", GET=ops.readyz),
         _route("/metrics", GET=ops.metrics),

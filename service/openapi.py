@@ -27,6 +27,7 @@ EVENT_PAGING = ("After", "EventLimit", "Stream", "LastEventId")
 TAGS = (
     ("Jobs", "Create, read, change, cancel, replay and delete jobs."),
     ("Events", "Every job's immutable event history: pages, or a live SSE stream."),
+    ("Session", "The browser's token cookie, for `EventSource` (which cannot send headers)."),
     ("Operations", "Health, readiness, metrics and this document. No auth."),
 )
 ERROR_RESPONSES = (
@@ -75,6 +76,7 @@ def _full_document() -> dict[str, Any]:
         "paths": _merge(
             _tagged("Jobs", _job_paths()),
             _tagged("Events", _event_paths()),
+            _tagged("Session", _session_paths()),
             _tagged("Operations", _operations_paths()),
         ),
         "components": {
@@ -394,6 +396,33 @@ def _events_operation(
         errors=(400, 404, 429) if one_job else (400, 429),
         auth=STREAM_AUTH,
     )
+
+
+def _session_paths() -> Paths:
+    cookie = (
+        "The `jobtrail_token` cookie: HttpOnly, `SameSite=Strict`, `Path=/api/v1`, `Secure` over "
+        "https, `Max-Age` until the token's `exp`."
+    )
+    return {
+        "/api/v1/session": {
+            "post": _operation(
+                "createSession",
+                "Set the token cookie",
+                scope="jobs:read",
+                description="Sets the Bearer token of this request as the cookie that the SSE "
+                "forms of the events routes accept (and no other route). " + cookie,
+                responses={"204": {"description": "The cookie is set (`Set-Cookie`)."}},
+            ),
+            "delete": _operation(
+                "deleteSession",
+                "Clear the token cookie",
+                scope="jobs:read",
+                description="Clears the cookie (an expired `Set-Cookie`). Open streams stay open "
+                "until their token expires.",
+                responses={"204": {"description": "The cookie is cleared."}},
+            ),
+        }
+    }
 
 
 def _operations_paths() -> Paths:

@@ -29,6 +29,8 @@ EXPECTED_ROUTES = {
     ("POST", "/api/v1/jobs/{id}/replay"),
     ("GET", "/api/v1/jobs/{id}/events"),
     ("GET", "/api/v1/events"),
+    ("POST", "/api/v1/session"),
+    ("DELETE", "/api/v1/session"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
