@@ -97,6 +97,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             metrics.sse_subscribers,
             buffer_size=settings.sse.buffer_events,
             max_streams_per_owner=settings.sse.max_per_owner,
+            send_timeout=settings.sse.send_timeout_seconds,
+            tick_seconds=min(0.5, settings.sse.heartbeat_seconds / 4),
             poll_seconds=settings.sse.poll_seconds,
         )
         await hub.start()

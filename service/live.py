@@ -17,6 +17,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,8 @@ from projections import feed
 from service import errors
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from prometheus_client import Gauge
 
     from projections.sqlite import ReadPool
@@ -62,12 +65,16 @@ class Subscriber:
         "_limit",
         "_ready",
         "behind",
+        "cancel",
         "closed",
         "job_id",
         "job_ids",
         "owner",
         "sub",
+        "timed_out",
         "types",
+        "wake_at",
+        "writing_since",
     )
 
     def __init__(
@@ -87,6 +94,12 @@ class Subscriber:
         self.types = frozenset(types)
         self.behind = False
         self.closed = False
+        # Kept by the stream, watched by the hub's watchdog: one timer for every stream,
+        # instead of a timer per write and per wait (the dominant cost at thousands of them).
+        self.writing_since = 0.0  # loop time a write began; 0: not writing
+        self.wake_at = math.inf  # loop time of the next heartbeat or the token's expiry
+        self.timed_out = False
+        self.cancel: Callable[[], None] | None = None  # ends the stream (its cancel scope)
         self._limit = limit
         self._buffer: collections.deque[Frame] = collections.deque()
         self._ready = asyncio.Event()
@@ -128,13 +141,18 @@ class Subscriber:
     def buffered(self) -> int:
         return len(self._buffer)
 
-    async def wait(self, seconds: float) -> None:
-        """Until something is pushed, the subscriber is closed, or `seconds` pass."""
-        if self._ready.is_set():
-            return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._ready.wait()
+    async def wait(self) -> None:
+        """Until something is pushed, the subscriber is closed, or `wake_at` passes."""
+        if not self._ready.is_set():
+            await self._ready.wait()
+
+    def watch(self, now: float, send_timeout: float) -> None:
+        if self.writing_since and now - self.writing_since > send_timeout:
+            self.timed_out = True
+            if self.cancel is not None:
+                self.cancel()
+        elif now >= self.wake_at:
+            self._ready.set()
 
 
 class Hub:
@@ -147,6 +165,8 @@ class Hub:
         *,
         buffer_size: int,
         max_streams_per_owner: int,
+        send_timeout: float,
+        tick_seconds: float = 0.5,
         poll_seconds: float = 0.5,
     ) -> None:
         self._reads = reads
@@ -154,6 +174,9 @@ class Hub:
         self._buffer_size = buffer_size
         self._max_per_owner = max_streams_per_owner
         self._poll = poll_seconds
+        self._send_timeout = send_timeout
+        self._tick = tick_seconds
+        self._watchdog: asyncio.Task[None] | None = None
         self._position = 0
         self._by_job: dict[str, set[Subscriber]] = {}
         self._everyone: set[Subscriber] = set()
@@ -180,6 +203,7 @@ class Hub:
         async with self._reads.connection() as conn:
             self._position = await feed.last_id(conn)
         self._task = asyncio.create_task(self._tail(), name="jobtrail-live-tailer")
+        self._watchdog = asyncio.create_task(self._watch(), name="jobtrail-live-watchdog")
 
     def wake(self) -> None:
         """New events may be in the store. Call on the event loop's thread."""
@@ -193,11 +217,12 @@ class Hub:
 
     async def stop(self) -> None:
         self.close()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._watchdog):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._watchdog = None
 
     def subscribe(
         self,
@@ -243,6 +268,16 @@ class Hub:
         if self._per_owner[subscriber.sub] <= 0:
             del self._per_owner[subscriber.sub]
         self._gauge.dec()
+
+    async def _watch(self) -> None:
+        """Heartbeats, token expiry and time-boxed writes of every stream, on one timer."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._tick)
+            now = loop.time()
+            for group in (self._everyone, *self._by_job.values()):
+                for subscriber in group:
+                    subscriber.watch(now, self._send_timeout)
 
     async def _tail(self) -> None:
         while True:

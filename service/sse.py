@@ -14,6 +14,7 @@ is bounded by `send_timeout`, and the response is a small ASGI callable over `se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -80,25 +81,29 @@ class EventStream(Response):
         self._send_timeout = send_timeout
         self._retry = b"retry: %d\n\n" % retry_ms
         self._quiet_since = 0.0
+        self._loop = asyncio.get_running_loop()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        subscriber = self._subscriber
+        finished = False
         try:
             async with anyio.create_task_group() as group:
+                subscriber.cancel = group.cancel_scope.cancel
                 group.start_soon(_watch_disconnect, receive, group.cancel_scope)
-                try:
-                    await self._run(send)
-                except TimeoutError:
-                    # A client that does not read: drop it rather than buffer for it.
-                    log.info("closed an event stream whose client stopped reading")
-                    group.cancel_scope.cancel()
-                    raise _SlowClient from None
-                else:
-                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                await self._run(send)
+                finished = True
                 group.cancel_scope.cancel()
-        except _SlowClient:
-            pass  # the server closes the connection: the response was never completed
+            if finished:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._send_timeout):
+                        await send({"type": "http.response.body", "body": b""})
+            elif subscriber.timed_out:
+                # A client that does not read is dropped rather than buffered for; the server
+                # closes the connection, as the response was never completed.
+                log.info("closed an event stream whose client stopped reading")
         finally:
-            self._hub.unsubscribe(self._subscriber)
+            subscriber.cancel = None
+            self._hub.unsubscribe(subscriber)
 
     async def _run(self, send: Send) -> None:
         loop = asyncio.get_running_loop()
@@ -131,8 +136,9 @@ class EventStream(Response):
                 return  # the token expired: the client reconnects with a fresh one
             if now - self._quiet_since >= self._heartbeat:
                 await self._write(send, HEARTBEAT)
-                now = loop.time()
-            await subscriber.wait(min(self._quiet_since + self._heartbeat, deadline) - now)
+            # The hub's watchdog wakes the subscriber at this time if nothing else does.
+            subscriber.wake_at = min(self._quiet_since + self._heartbeat, deadline)
+            await subscriber.wait()
 
     async def _catch_up(self, send: Send, last: int) -> int:
         while True:
@@ -155,13 +161,11 @@ class EventStream(Response):
         await self._write(send, body)
 
     async def _write(self, send: Send, body: bytes) -> None:
-        async with asyncio.timeout(self._send_timeout):
-            await send({"type": "http.response.body", "body": body, "more_body": True})
-        self._quiet_since = asyncio.get_running_loop().time()
-
-
-class _SlowClient(Exception):
-    """A write to the client did not finish within the send timeout."""
+        # Time-boxed by the hub's watchdog, which cancels the stream when a write takes longer
+        # than `send_timeout` (the server's send waits only while the client does not read).
+        self._quiet_since = self._subscriber.writing_since = self._loop.time()
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+        self._subscriber.writing_since = 0.0
 
 
 async def _watch_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
