@@ -111,15 +111,17 @@ class Subscriber:
             and (not self.types or frame.type in self.types)
         )
 
-    def push(self, frame: Frame) -> None:
+    def push(self, frame: Frame) -> bool:
+        """Buffers the frame; True when this overflowed the buffer (the subscriber fell behind)."""
         if self.behind:
-            return
+            return False
+        self._ready.set()
         if len(self._buffer) >= self._limit:
             self.behind = True
             self._buffer.clear()
-        else:
-            self._buffer.append(frame)
-        self._ready.set()
+            return True
+        self._buffer.append(frame)
+        return False
 
     def take(self) -> list[Frame]:
         frames = list(self._buffer)
@@ -177,6 +179,7 @@ class Hub:
         self._send_timeout = send_timeout
         self._tick = tick_seconds
         self._watchdog: asyncio.Task[None] | None = None
+        self.fell_behind = 0  # times a subscriber's buffer overflowed
         self._position = 0
         self._by_job: dict[str, set[Subscriber]] = {}
         self._everyone: set[Subscriber] = set()
@@ -317,8 +320,10 @@ class Hub:
         )
         self._position = row.id
         for subscriber in self._by_job.get(row.job_id, ()):
-            if subscriber.owner is None or subscriber.owner == row.owner:
-                subscriber.push(frame)
+            if (subscriber.owner is None or subscriber.owner == row.owner) and subscriber.push(
+                frame
+            ):
+                self.fell_behind += 1
         for subscriber in self._everyone:
-            if subscriber.matches(frame):
-                subscriber.push(frame)
+            if subscriber.matches(frame) and subscriber.push(frame):
+                self.fell_behind += 1

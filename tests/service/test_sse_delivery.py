@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import random
 import threading
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -133,3 +134,31 @@ def test_a_hundred_concurrent_subscribers_all_get_everything_in_order(fast):
         expected = _all_ids(alice, path)
     assert len(expected) == 203
     assert all(ids == expected for ids in results)
+
+
+def test_a_subscriber_whose_buffer_overflows_catches_up_from_the_store(tmp_path):
+    settings = make_settings(tmp_path, sqlite_synchronous="NORMAL")
+    live = LiveServer(dataclasses.replace(settings, sse=Streams(buffer_events=4))).start()
+    try:
+        with live.client() as alice:
+            job = _create(alice)
+            worker_steps.start(live, job["id"])
+            path = f"/api/v1/jobs/{job['id']}/events"
+            with alice.stream("GET", path, headers=SSE) as response:
+                events = sse_reader.events(response)
+                assert [next(events).event for _ in range(2)] == ["created", "started"]
+
+                def burst(uow) -> None:  # 200 events in one commit: one batch for the tailer
+                    found = uow.get(uuid.UUID(job["id"]))
+                    for n in range(200):
+                        found.log(level="info", message=str(n), data=None, now=uow.now)
+
+                live.runtime.writer.call(burst)
+                got = [next(events) for _ in range(200)]
+            expected = _all_ids(alice, path)[2:]
+        assert [int(m.id) for m in got] == expected
+        assert [m.json["message"] for m in got] == [str(n) for n in range(200)]
+        assert live.runtime.hub.largest_buffer() <= 4
+        assert live.runtime.hub.fell_behind >= 1  # the catch-up path was taken
+    finally:
+        live.stop()
