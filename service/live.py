@@ -210,7 +210,9 @@ class Hub:
 
     def wake(self) -> None:
         """New events may be in the store. Call on the event loop's thread."""
-        self._wakeup.set()
+        # With nobody listening, the poll alone keeps the position fresh: writes cost no read.
+        if self._everyone or self._by_job:
+            self._wakeup.set()
 
     def close(self) -> None:
         """Server shutdown: every stream ends cleanly, no new one starts."""
@@ -253,6 +255,7 @@ class Hub:
             self._by_job.setdefault(job_id, set()).add(subscriber)
         self._per_owner[subscriber.sub] += 1
         self._gauge.inc()
+        self._wakeup.set()  # the tailer may be in its idle poll
         if self._closed:  # shutting down: the stream ends at once, and the client reconnects
             subscriber.close()
         return subscriber
