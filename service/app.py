@@ -105,7 +105,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         loop = asyncio.get_running_loop()
 
         def wake(_: Commit) -> None:  # from the writer thread: the hub lives on the loop
-            loop.call_soon_threadsafe(hub.wake)
+            if hub.listening:  # else no hop to the loop: a new subscriber wakes the tailer
+                loop.call_soon_threadsafe(hub.wake)
 
         writer.on_commit(wake)
         app.state.runtime = Runtime(

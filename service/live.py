@@ -194,6 +194,11 @@ class Hub:
         return self._position
 
     @property
+    def listening(self) -> bool:
+        """Whether any stream is open (read from the writer thread: a racy hint is enough)."""
+        return bool(self._everyone or self._by_job)
+
+    @property
     def subscribers(self) -> int:
         return sum(self._per_owner.values())
 
