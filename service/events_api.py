@@ -113,6 +113,8 @@ def _page(params: Params) -> tuple[int, int]:
 def _streaming(request: Request) -> bool:
     """The SSE form: `Accept: text/event-stream`, or `?stream=true` for clients that cannot
     set headers. The value of `stream` is validated by `Params` (it must be true or false)."""
+    if request.method == "HEAD":  # headers only: a stream would never end
+        return False
     flag = request.query_params.get("stream", "").lower()
     if flag in ("true", "false"):
         return flag == "true"

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from service.settings import Streams
+from service.settings import ConfigError, Settings, Streams
 from tests import sse_reader, worker_steps
 from tests.conftest import LiveServer, make_settings
 
@@ -156,3 +156,19 @@ def test_unknown_job_is_404_and_unknown_parameters_400(alice):
     missing = alice.get(f"/api/v1/jobs/{uuid.uuid4()}/events", headers=SSE)
     assert missing.status_code == 404
     assert alice.get("/api/v1/events", headers=SSE, params={"nope": 1}).status_code == 400
+
+
+def test_head_answers_without_streaming(alice):
+    job = _create(alice)
+    response = alice.head(_path(job), headers=SSE, params={"stream": "true"})
+    assert response.status_code == 200
+
+
+def test_stream_settings_come_from_the_environment():
+    env = {"JOBTRAIL_SSE_HEARTBEAT_SECONDS": "2.5", "JOBTRAIL_SSE_MAX_STREAMS_PER_OWNER": "7"}
+    streams = Settings.from_env(env).sse
+    assert (streams.heartbeat_seconds, streams.max_per_owner) == (2.5, 7)
+    assert Settings.from_env({}).sse == Streams()
+    for bad in ("0", "-1", "soon"):
+        with pytest.raises(ConfigError):
+            Settings.from_env({"JOBTRAIL_SSE_HEARTBEAT_SECONDS": bad})
