@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EventRow:
     id: int
+    type: str
     document: str
 
 
@@ -27,7 +28,7 @@ async def job_events(
     limit: int,
     types: tuple[str, ...] = (),
 ) -> list[EventRow]:
-    sql = "SELECT id, document FROM events WHERE job_id = ? AND id > ?"
+    sql = "SELECT id, type, document FROM events WHERE job_id = ? AND id > ?"
     params: list[Any] = [job_id, after]
     if types:
         clause, values = _in("type", types)
@@ -47,11 +48,11 @@ async def events_after(
 ) -> list[EventRow]:
     """Every event after `after`: an owner's (of jobs not deleted), or all (owner None)."""
     if owner is None:
-        sql = "SELECT e.id, e.document FROM events e WHERE e.id > ?"
+        sql = "SELECT e.id, e.type, e.document FROM events e WHERE e.id > ?"
         params: list[Any] = [after]
     else:
         sql = (
-            "SELECT e.id, e.document FROM events e JOIN jobs j ON j.id = e.job_id "
+            "SELECT e.id, e.type, e.document FROM events e JOIN jobs j ON j.id = e.job_id "
             "WHERE e.owner = ? AND e.id > ?"
         )
         params = [owner, after]
@@ -84,4 +85,27 @@ async def job_has_events(conn: aiosqlite.Connection, job_id: str) -> bool:
 async def _rows(conn: aiosqlite.Connection, sql: str, params: list[Any]) -> list[EventRow]:
     async with conn.execute(sql, params) as cursor:
         rows = await cursor.fetchall()
-    return [EventRow(id=row[0], document=row[1]) for row in rows]
+    return [EventRow(id=row[0], type=row[1], document=row[2]) for row in rows]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TailRow:
+    id: int
+    job_id: str
+    owner: str
+    type: str
+    document: str
+
+
+async def tail(conn: aiosqlite.Connection, *, after: int, limit: int) -> list[TailRow]:
+    """Every event after `after`, with what the live fan-out filters on."""
+    sql = "SELECT id, job_id, owner, type, document FROM events WHERE id > ? ORDER BY id LIMIT ?"
+    async with conn.execute(sql, (after, limit)) as cursor:
+        rows = await cursor.fetchall()
+    return [TailRow(id=r[0], job_id=r[1], owner=r[2], type=r[3], document=r[4]) for r in rows]
+
+
+async def last_id(conn: aiosqlite.Connection) -> int:
+    async with conn.execute("SELECT COALESCE(MAX(id), 0) FROM events") as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row is not None else 0

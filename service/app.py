@@ -13,7 +13,19 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from projections.sqlite import ReadPool
-from service import batches, demo, errors, events_api, jobs_api, leases, ops, rebuild, workers_api
+from service import (
+    batches,
+    demo,
+    errors,
+    events_api,
+    jobs_api,
+    leases,
+    live,
+    ops,
+    rebuild,
+    session_api,
+    workers_api,
+)
 from service.auth import TokenVerifier
 from service.metrics import Metrics, MetricsMiddleware
 from service.runtime import Runtime
@@ -52,6 +64,9 @@ def routes() -> list[Route]:
             for name, handler in workers_api.JOB_ROUTES.items()
         ],
         _route("/api/v1/events", GET=events_api.all_events),
+        _route(
+            "/api/v1/session", POST=session_api.create_session, DELETE=session_api.delete_session
+        ),
         _route("/healthz", GET=ops.healthz),
         _route("/readyz", GET=ops.readyz),
         _route("/metrics", GET=ops.metrics),
@@ -98,6 +113,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
         writer.start()
         reads = ReadPool(settings.sqlite_path, settings.read_connections)
         await reads.open()
+        hub = live.Hub(
+            reads,
+            metrics.sse_subscribers,
+            buffer_size=settings.sse.buffer_events,
+            max_streams_per_owner=settings.sse.max_per_owner,
+            send_timeout=settings.sse.send_timeout_seconds,
+            tick_seconds=min(0.5, settings.sse.heartbeat_seconds / 4),
+            poll_seconds=settings.sse.poll_seconds,
+        )
+        await hub.start()
+        loop = asyncio.get_running_loop()
+
+        def wake(_: Commit) -> None:  # from the writer thread: the hub lives on the loop
+            if hub.listening:  # else no hop to the loop: a new subscriber wakes the tailer
+                loop.call_soon_threadsafe(hub.wake)
+
+        writer.on_commit(wake)
         app.state.runtime = Runtime(
             settings=settings,
             store=store,
@@ -107,6 +139,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             metrics=metrics,
             store_limiter=anyio.CapacityLimiter(4),
             claims=claims,
+            hub=hub,
         )
         reaper = leases.Reaper(
             writer, reads, workers_api.retry_policy(app.state.runtime),
@@ -120,6 +153,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 yield
         finally:
             await reaper.stop()
+            await hub.stop()
             await anyio.to_thread.run_sync(writer.stop)
             await reads.close()
             store.close()

@@ -10,7 +10,7 @@ import sys
 import click
 import uvicorn
 
-from service import rebuild, worker_cli
+from service import rebuild, sse, worker_cli
 from service.app import create_app
 from service.auth import TokenVerifier
 from service.settings import ConfigError, Settings
@@ -50,13 +50,14 @@ def serve(host: str | None, port: int | None, print_token: bool, demo: bool) -> 
     # and collect the young generation less often (shorter, rarer pauses: a lower p99).
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level="warning",
         access_log=False,  # an access log could record ?access_token=
     )
+    sse.Server(config).run()
 
 
 @main.command()

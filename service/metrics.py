@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -48,6 +48,11 @@ class Metrics:
         self.leases_expired = Counter(
             "jobtrail_leases_expired",
             "Attempts ended by the reaper because their lease lapsed.",
+            registry=self.registry,
+        )
+        self.sse_subscribers = Gauge(
+            "jobtrail_sse_subscribers",
+            "Open SSE streams (live-feed subscribers).",
             registry=self.registry,
         )
 

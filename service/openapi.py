@@ -29,6 +29,7 @@ TAGS = (
     ("Jobs", "Create, read, change, cancel, replay and delete jobs."),
     ("Events", "Every job's immutable event history: pages, or a live SSE stream."),
     ("Workers", "Claim jobs, renew leases, report progress, logs and outcomes."),
+    ("Session", "The browser's token cookie, for `EventSource` (which cannot send headers)."),
     ("Operations", "Health, readiness, metrics and this document. No auth."),
 )
 ERROR_RESPONSES = (
@@ -39,6 +40,7 @@ ERROR_RESPONSES = (
     (409, "Conflict", "The request conflicts with the job's current state."),
     (413, "PayloadTooLarge", "The body is over its limit (1 MiB by default); nothing is written."),
     (415, "UnsupportedMediaType", "The request body is not `application/json`."),
+    (429, "RateLimited", "Too many requests; for streams: too many open streams of this user."),
     (500, "InternalError", "A server error. Its body never holds a traceback."),
 )
 SSE_FRAMING = (
@@ -52,37 +54,20 @@ SSE_FRAMING = (
 )
 SINGLE_JOB_END = (
     " The one-job stream ends with `event: end`, whose data is the final Job, once the job is "
-    "terminal and every event was sent, then closes."
+    "terminal and every event was sent, then closes. A job deleted while it is followed ends "
+    "the same way, after its `deleted` event (the final Job is the job as it was when deleted); "
+    "a reconnect then answers 404, like every route for a deleted job (`admin`: 204)."
+)
+STREAM_LIMITS = (
+    " A user has at most 100 open streams (configurable: `JOBTRAIL_SSE_MAX_STREAMS_PER_OWNER`); "
+    "one more answers 429. A client that does not accept a write within 10 s is disconnected; "
+    "one that falls far behind is served from the store until it catches up, without a gap. "
+    "The heartbeat interval is `JOBTRAIL_SSE_HEARTBEAT_SECONDS`."
 )
 
 
 def document() -> dict[str, Any]:
-    return _without_streaming(_full_document())
-
-
-def _without_streaming(doc: Schema) -> Schema:
-    """This server does not stream yet: the document says only what it does. The live-progress
-    issue deletes this function, and the streaming contract above is served whole."""
-    for path in ("/api/v1/jobs/{id}/events", "/api/v1/events"):
-        operation = doc["paths"][path]["get"]
-        operation["parameters"] = [
-            p for p in operation["parameters"] if p["$ref"].rsplit("/", 1)[-1] not in _STREAM_ONLY
-        ]
-        operation["responses"]["200"]["content"].pop(SSE)
-        operation["responses"]["200"].pop("headers")
-        operation["responses"].pop("204", None)
-        operation["security"] = [{"bearerAuth": []}]
-        operation["description"] = operation["description"].split(" Besides the Bearer")[0]
-    for name in _STREAM_ONLY:
-        doc["components"]["parameters"].pop(name)
-    for name in ("tokenCookie", "accessToken"):
-        doc["components"]["securitySchemes"].pop(name)
-    for name in ("Cache-Control", "X-Accel-Buffering"):
-        doc["components"]["headers"].pop(name)
-    return doc
-
-
-_STREAM_ONLY = ("Stream", "LastEventId")
+    return _full_document()
 
 
 def _full_document() -> dict[str, Any]:
@@ -94,6 +79,7 @@ def _full_document() -> dict[str, Any]:
             _tagged("Jobs", _job_paths()),
             _tagged("Events", _event_paths()),
             _tagged("Workers", openapi_workers.paths()),
+            _tagged("Session", _session_paths()),
             _tagged("Operations", _operations_paths()),
         ),
         "components": {
@@ -356,7 +342,7 @@ def _event_paths() -> Paths:
                 description="One job's events, in `seq` order." + deleted,
                 parameters=("JobId", *EVENT_PAGING),
                 page="JobEventPage",
-                stream=SSE_FRAMING + SINGLE_JOB_END,
+                stream=SSE_FRAMING + SINGLE_JOB_END + STREAM_LIMITS,
             )
         },
         "/api/v1/events": {
@@ -367,7 +353,7 @@ def _event_paths() -> Paths:
                 "dashboards and audit tools." + deleted,
                 parameters=("EventJobIdFilter", "EventTypeFilter", *EVENT_PAGING),
                 page="EventPage",
-                stream=SSE_FRAMING,
+                stream=SSE_FRAMING + STREAM_LIMITS,
             )
         },
     }
@@ -410,9 +396,36 @@ def _events_operation(
         description=description + auth_note,
         parameters=parameters,
         responses=responses,
-        errors=(400, 404) if one_job else (400,),
+        errors=(400, 404, 429) if one_job else (400, 429),
         auth=STREAM_AUTH,
     )
+
+
+def _session_paths() -> Paths:
+    cookie = (
+        "The `jobtrail_token` cookie: HttpOnly, `SameSite=Strict`, `Path=/api/v1`, `Secure` over "
+        "https, `Max-Age` until the token's `exp`."
+    )
+    return {
+        "/api/v1/session": {
+            "post": _operation(
+                "createSession",
+                "Set the token cookie",
+                scope="jobs:read",
+                description="Sets the Bearer token of this request as the cookie that the SSE "
+                "forms of the events routes accept (and no other route). " + cookie,
+                responses={"204": {"description": "The cookie is set (`Set-Cookie`)."}},
+            ),
+            "delete": _operation(
+                "deleteSession",
+                "Clear the token cookie",
+                scope="jobs:read",
+                description="Clears the cookie (an expired `Set-Cookie`). Open streams stay open "
+                "until their token expires.",
+                responses={"204": {"description": "The cookie is cleared."}},
+            ),
+        }
+    }
 
 
 def _operations_paths() -> Paths:

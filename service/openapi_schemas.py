@@ -45,6 +45,9 @@ def string(description: str = "", **limits: Any) -> Schema:
     return _described({"type": "string", **limits}, description)
 
 
+MAX_EVENT_ID = 2**63 - 1  # SQLite's largest integer
+
+
 def integer(description: str = "", minimum: int = 0, **limits: Any) -> Schema:
     return _described({"type": "integer", "minimum": minimum, **limits}, description)
 
@@ -422,7 +425,7 @@ def parameters() -> dict[str, Schema]:
             "The job as it was after its event `seq` N. Beyond the job's `version` → 400.",
             integer(minimum=1, maximum=2**63 - 1),
         ),
-        "After": _query("after", after, integer(default=0, maximum=2**63 - 1)),
+        "After": _query("after", after, integer(default=0, maximum=MAX_EVENT_ID)),
         "EventLimit": _query(
             "limit",
             "Page size (JSON form).",
@@ -433,7 +436,9 @@ def parameters() -> dict[str, Schema]:
             "`true`: the SSE form, as with `Accept: text/event-stream`.",
             {"type": "boolean", "default": False},
         ),
-        "LastEventId": _param("header", "Last-Event-ID", last_event_id, integer()),
+        "LastEventId": _param(
+            "header", "Last-Event-ID", last_event_id, integer(maximum=MAX_EVENT_ID)
+        ),
         "EventJobIdFilter": _query("job_id", "Job id.", uuid(), many=True),
         "EventTypeFilter": _query("type", "Event type.", enum(EVENT_TYPES), many=True),
     }

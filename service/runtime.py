@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from projections.sqlite import ReadPool
     from service.auth import TokenVerifier
+    from service.live import Hub
     from service.metrics import Metrics
     from service.settings import Settings
     from service.store import EventStore
@@ -33,6 +34,7 @@ class Runtime:
     verifier: TokenVerifier
     metrics: Metrics
     store_limiter: anyio.CapacityLimiter
+    hub: Hub
     # Wakes long-polling claimers on commits (service/workers_api.py).
     claims: ClaimSignal | None = None
 

@@ -26,6 +26,18 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Streams:
+    """The SSE form of the events routes."""
+
+    heartbeat_seconds: float = 15.0  # a comment line after this much silence
+    max_per_owner: int = 100  # open streams per user; beyond: 429
+    buffer_events: int = 1024  # a subscriber further behind catches up from the store
+    send_timeout_seconds: float = 10.0  # a client that takes longer to accept a write is dropped
+    poll_seconds: float = 0.5  # the tailer's fallback poll, for writes of other processes
+    retry_ms: int = 2000  # the `retry:` hint
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     database_url: str = "sqlite:///./data/jobtrail.db"
     data_dir: Path = Path("data")
@@ -49,6 +61,7 @@ class Settings:
     retry_cap_seconds: float = 300.0
     # How often the reaper looks for lapsed leases (it also wakes at the next expiry).
     lease_reaper_interval: float = 1.0
+    sse: Streams = field(default_factory=Streams)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
@@ -76,6 +89,11 @@ class Settings:
             retry_cap_seconds=_float(env, "JOBTRAIL_RETRY_CAP_SECONDS", 300.0),
             lease_reaper_interval=_float(env, "JOBTRAIL_LEASE_REAPER_INTERVAL", 1.0),
             demo=env.get("JOBTRAIL_DEMO", "").lower() in ("1", "true", "yes"),
+            sse=Streams(
+                heartbeat_seconds=_float(env, "JOBTRAIL_SSE_HEARTBEAT_SECONDS", 15.0),
+                max_per_owner=_int(env, "JOBTRAIL_SSE_MAX_STREAMS_PER_OWNER", 100),
+                buffer_events=_int(env, "JOBTRAIL_SSE_BUFFER_EVENTS", 1024),
+            ),
         )
 
     @property
@@ -132,5 +150,5 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     except ValueError:
         raise ConfigError(f"{name} must be a number, not {value!r}.") from None
     if not number > 0:
-        raise ConfigError(f"{name} must be positive.")
+        raise ConfigError(f"{name} must be positive, not {value!r}.")
     return number

@@ -15,6 +15,7 @@ import hypothesis
 import pytest
 import uvicorn
 
+from service import sse
 from service.app import create_app
 from service.auth import TokenVerifier
 from service.runtime import Runtime
@@ -56,7 +57,7 @@ class LiveServer:
         config = uvicorn.Config(
             self._app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"
         )
-        self._server = uvicorn.Server(config)
+        self._server = sse.Server(config)  # closes live streams first on shutdown
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
         server = self._server

@@ -394,22 +394,6 @@ def test_deleted_jobs_events_leave_the_owners_feed_but_not_the_admins(server, al
     assert [event["job_id"] for event in deleted] == [gone["id"]]
 
 
-@pytest.mark.parametrize("route", ["job", "all"])
-@pytest.mark.parametrize(
-    ("headers", "params"),
-    [
-        pytest.param({"Accept": "text/event-stream"}, {}, id="accept"),
-        pytest.param({}, {"stream": "true"}, id="stream-param"),
-    ],
-)
-def test_stream_requests_answer_a_4xx_in_the_error_shape_for_now(carol, route, headers, params):
-    job = _create(carol)
-    path = f"/api/v1/jobs/{job['id']}/events" if route == "job" else "/api/v1/events"
-    response = carol.get(path, headers=headers, params=params)
-    assert 400 <= response.status_code < 500
-    _assert_error(response, response.status_code, response.json()["error"]["code"])
-
-
 def test_events_need_the_read_scope(shared):
     with shared.client("alice", "jobs:write") as writer_only:
         _assert_error(writer_only.get("/api/v1/events"), 403, "forbidden")

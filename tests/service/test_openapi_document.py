@@ -34,6 +34,8 @@ EXPECTED_ROUTES = {
         ("POST", f"/api/v1/jobs/{{id}}/{action}")
         for action in ("heartbeat", "progress", "logs", "succeed", "fail", "cancelled")
     ],
+    ("POST", "/api/v1/session"),
+    ("DELETE", "/api/v1/session"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
@@ -182,10 +184,18 @@ def test_schemas_are_valid_json_schema_2020_12() -> None:
         )
 
 
-def test_event_routes_document_json_pages_only_until_streaming_exists() -> None:
+def test_event_routes_document_json_pages_and_the_live_stream() -> None:
     for path in ("/api/v1/jobs/{id}/events", "/api/v1/events"):
-        content = document()["paths"][path]["get"]["responses"]["200"]["content"]
-        assert set(content) == {"application/json"}
+        operation = document()["paths"][path]["get"]
+        content = operation["responses"]["200"]["content"]
+        assert set(content) == {"application/json", "text/event-stream"}
+        names = {p["$ref"].rsplit("/", 1)[-1] for p in operation["parameters"]}
+        assert {"Stream", "LastEventId"} <= names
+        assert {name for scheme in operation["security"] for name in scheme} == {
+            "bearerAuth",
+            "tokenCookie",
+            "accessToken",
+        }
 
 
 def test_enums_match_the_domain() -> None:
