@@ -3,9 +3,9 @@ writes 200 events at 20/s; latency is post → received by every subscriber. The
 bare sse-starlette broadcast server (bench/fanout_baseline.py) in the same run, at 1,000
 subscribers; then jobtrail alone at 5,000.
 
-Until the worker routes land on this branch, the posted events are `PATCH /api/v1/jobs/{id}`
-(event `updated`): the same path through the writer, the projector and the live feed as a
-worker's progress report.
+The posted events are `PATCH /api/v1/jobs/{id}` (event `updated`): the same path through the
+writer, the projector and the live feed as a worker's progress report, whose answer (API.md:
+`cancel_requested`, `lease_expires_at`) carries no event id to time the delivery against.
 """
 
 from __future__ import annotations
