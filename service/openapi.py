@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from service import openapi_schemas as s
-from service import openapi_workers
+from service import openapi_streams, openapi_workers
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -20,11 +20,7 @@ Schema = dict[str, Any]
 Paths = dict[str, dict[str, Schema]]
 
 JSON = "application/json"
-SSE = "text/event-stream"
 BEARER_ONLY = ("bearerAuth",)
-# API.md: only the two SSE forms also read the cookie or the query token.
-STREAM_AUTH = ("bearerAuth", "tokenCookie", "accessToken")
-EVENT_PAGING = ("After", "EventLimit", "Stream", "LastEventId")
 TAGS = (
     ("Jobs", "Create, read, change, cancel, replay and delete jobs."),
     ("Events", "Every job's immutable event history: pages, or a live SSE stream."),
@@ -43,43 +39,18 @@ ERROR_RESPONSES = (
     (429, "RateLimited", "Too many requests; for streams: too many open streams of this user."),
     (500, "InternalError", "A server error. Its body never holds a traceback."),
 )
-SSE_FRAMING = (
-    "Server-Sent Events, chosen by `Accept: text/event-stream` or `stream=true`. A `retry:` "
-    "hint comes first. Each event is sent as `id: <event id>`, `event: <event type>`, "
-    "`data: <Event JSON>`. The stream starts after the `Last-Event-ID` header (which wins over "
-    "`after`, so a reconnect resumes), replays the backlog in id order, then goes live. A "
-    "comment line is sent as heartbeat after every 15 s of silence. No event is ever skipped "
-    "or sent twice across reconnects. The stream is closed when the token expires; reconnect "
-    "with a fresh one."
-)
-SINGLE_JOB_END = (
-    " The one-job stream ends with `event: end`, whose data is the final Job, once the job is "
-    "terminal and every event was sent, then closes. A job deleted while it is followed ends "
-    "the same way, after its `deleted` event (the final Job is the job as it was when deleted); "
-    "a reconnect then answers 404, like every route for a deleted job (`admin`: 204)."
-)
-STREAM_LIMITS = (
-    " A user has at most 100 open streams (configurable: `JOBTRAIL_SSE_MAX_STREAMS_PER_OWNER`); "
-    "one more answers 429. A client that does not accept a write within 10 s is disconnected; "
-    "one that falls far behind is served from the store until it catches up, without a gap. "
-    "The heartbeat interval is `JOBTRAIL_SSE_HEARTBEAT_SECONDS`."
-)
 
 
 def document() -> dict[str, Any]:
-    return _full_document()
-
-
-def _full_document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": _info(),
         "tags": [{"name": name, "description": text} for name, text in TAGS],
         "paths": _merge(
             _tagged("Jobs", _job_paths()),
-            _tagged("Events", _event_paths()),
+            _tagged("Events", openapi_streams.paths()),
             _tagged("Workers", openapi_workers.paths()),
-            _tagged("Session", _session_paths()),
+            _tagged("Session", openapi_streams.session_paths()),
             _tagged("Operations", _operations_paths()),
         ),
         "components": {
@@ -129,7 +100,7 @@ def _merge(*groups: Paths) -> Paths:
     return paths
 
 
-def _operation(
+def operation(
     operation_id: str,
     summary: str,
     *,
@@ -170,12 +141,12 @@ def _error_ref(status: int, note: str | None) -> Schema:
     return reference
 
 
-def _json_body(schema: str, description: str, *, required: bool = True) -> Schema:
+def json_body(schema: str, description: str, *, required: bool = True) -> Schema:
     content = {JSON: {"schema": s.ref(schema)}}
     return {"required": required, "description": description, "content": content}
 
 
-def _json_response(schema: str, description: str, *headers: str) -> Schema:
+def json_response(schema: str, description: str, *headers: str) -> Schema:
     response: Schema = {"description": description, "content": {JSON: {"schema": s.ref(schema)}}}
     if headers:
         response["headers"] = {name: s.ref(name, "headers") for name in headers}
@@ -184,11 +155,11 @@ def _json_response(schema: str, description: str, *headers: str) -> Schema:
 
 def _job_paths() -> Paths:
     job_id = "/api/v1/jobs/{id}"
-    created = _json_response("Job", "Created: the new job.", "Location")
+    created = json_response("Job", "Created: the new job.", "Location")
     return {
         "/api/v1/jobs": {"post": _create_job(), "get": _list_jobs()},
         job_id: {
-            "get": _operation(
+            "get": operation(
                 "getJob",
                 "Get a job",
                 scope="jobs:read",
@@ -200,21 +171,21 @@ def _job_paths() -> Paths:
                     "id → 404."
                 ),
                 parameters=("JobId", "Include", "AsOf"),
-                responses={"200": _json_response("JobWithLogs", "The job.")},
+                responses={"200": json_response("JobWithLogs", "The job.")},
                 errors=(400, 404),
                 notes={400: "Invalid `include`, or `as_of` beyond the job's `version`."},
             ),
-            "patch": _operation(
+            "patch": operation(
                 "updateJob",
                 "Rename, star or re-tag a job",
                 scope="jobs:write",
                 description="Changes the given fields and records an `updated` event.",
                 parameters=("JobId",),
-                body=_json_body("JobPatch", "The fields to change."),
-                responses={"200": _json_response("Job", "The changed job.")},
+                body=json_body("JobPatch", "The fields to change."),
+                responses={"200": json_response("Job", "The changed job.")},
                 errors=(400, 404, 413, 415),
             ),
-            "delete": _operation(
+            "delete": operation(
                 "deleteJob",
                 "Delete a job",
                 scope="jobs:write",
@@ -230,7 +201,7 @@ def _job_paths() -> Paths:
         },
         f"{job_id}/cancel": {"post": _cancel_job()},
         "/api/v1/cancel": {
-            "post": _operation(
+            "post": operation(
                 "cancelNewestActiveJob",
                 "Cancel the caller's newest active job",
                 scope="jobs:write",
@@ -238,13 +209,13 @@ def _job_paths() -> Paths:
                     "Cancels the newest active job the caller owns (also for `admin`), running "
                     "ones before pending ones, as `POST /api/v1/jobs/{id}/cancel` does."
                 ),
-                responses={"200": _json_response("CancelResult", "The cancelled job.")},
+                responses={"200": json_response("CancelResult", "The cancelled job.")},
                 errors=(404,),
                 notes={404: "No active job found."},
             )
         },
         f"{job_id}/replay": {
-            "post": _operation(
+            "post": operation(
                 "replayJob",
                 "Run a job again",
                 scope="jobs:write",
@@ -263,7 +234,7 @@ def _job_paths() -> Paths:
 
 def _create_job() -> Schema:
     replayed = "Idempotent replay: the original job; nothing was created."
-    return _operation(
+    return operation(
         "createJob",
         "Create a job",
         scope="jobs:write",
@@ -272,10 +243,10 @@ def _create_job() -> Schema:
             "Read-your-writes: once the 201 is sent, GET and list on the same server show it."
         ),
         parameters=("IdempotencyKey",),
-        body=_json_body("JobCreate", "The job to create."),
+        body=json_body("JobCreate", "The job to create."),
         responses={
-            "201": _json_response("Job", "Created: the new job.", "Location"),
-            "200": _json_response("Job", replayed, "Idempotent-Replayed"),
+            "201": json_response("Job", "Created: the new job.", "Location"),
+            "200": json_response("Job", replayed, "Idempotent-Replayed"),
         },
         errors=(400, 409, 413, 415),
         notes={
@@ -288,7 +259,7 @@ def _create_job() -> Schema:
 
 
 def _list_jobs() -> Schema:
-    return _operation(
+    return operation(
         "listJobs",
         "List jobs",
         scope="jobs:read",
@@ -303,7 +274,7 @@ def _list_jobs() -> Schema:
             *("ParentIdFilter", "FinishedFilter", "StarredFilter", "ResultTypeFilter"),
             *("CreatedFrom", "CreatedTo"),
         ),
-        responses={"200": _json_response("JobPage", "One page of jobs.")},
+        responses={"200": json_response("JobPage", "One page of jobs.")},
         errors=(400,),
         notes={
             400: "An invalid parameter value, or both `offset` and `cursor`, or a cursor "
@@ -313,7 +284,7 @@ def _list_jobs() -> Schema:
 
 
 def _cancel_job() -> Schema:
-    return _operation(
+    return operation(
         "cancelJob",
         "Cancel a job",
         scope="jobs:write",
@@ -325,114 +296,18 @@ def _cancel_job() -> Schema:
             "children."
         ),
         parameters=("JobId",),
-        body=_json_body("CancelRequest", "Optional: why.", required=False),
-        responses={"200": _json_response("Job", "The job, cancelled or cancelling.")},
+        body=json_body("CancelRequest", "Optional: why.", required=False),
+        responses={"200": json_response("Job", "The job, cancelled or cancelling.")},
         errors=(400, 404, 409, 413, 415),
         notes={409: "The job is already terminal."},
     )
 
 
-def _event_paths() -> Paths:
-    deleted = " `admin` can still read the events of a deleted job."
-    return {
-        "/api/v1/jobs/{id}/events": {
-            "get": _events_operation(
-                "listJobEvents",
-                "Read or follow one job's events",
-                description="One job's events, in `seq` order." + deleted,
-                parameters=("JobId", *EVENT_PAGING),
-                page="JobEventPage",
-                stream=SSE_FRAMING + SINGLE_JOB_END + STREAM_LIMITS,
-            )
-        },
-        "/api/v1/events": {
-            "get": _events_operation(
-                "listEvents",
-                "Read or follow every visible event",
-                description="Every event the caller may see (own jobs; `admin`: all), for "
-                "dashboards and audit tools." + deleted,
-                parameters=("EventJobIdFilter", "EventTypeFilter", *EVENT_PAGING),
-                page="EventPage",
-                stream=SSE_FRAMING + STREAM_LIMITS,
-            )
-        },
-    }
-
-
-def _events_operation(
-    operation_id: str,
-    summary: str,
-    *,
-    description: str,
-    parameters: tuple[str, ...],
-    page: str,
-    stream: str,
-) -> Schema:
-    one_job = page == "JobEventPage"
-    ok: Schema = {
-        "description": "A page of events (JSON, the default), or the live stream (SSE).",
-        "headers": {
-            name: s.ref(name, "headers") for name in ("Cache-Control", "X-Accel-Buffering")
-        },
-        "content": {
-            JSON: {"schema": s.ref(page)},
-            SSE: {"schema": {"type": "string", "description": stream}},
-        },
-    }
-    responses = {"200": ok}
-    if one_job:
-        responses["204"] = {
-            "description": "SSE only: a reconnect to a finished job with nothing left to send. "
-            "This stops `EventSource`."
-        }
-    auth_note = (
-        " Besides the Bearer header, the SSE form (only) takes the token from the "
-        "`jobtrail_token` cookie or the `access_token` query parameter."
-    )
-    return _operation(
-        operation_id,
-        summary,
-        scope="jobs:read",
-        description=description + auth_note,
-        parameters=parameters,
-        responses=responses,
-        errors=(400, 404, 429) if one_job else (400, 429),
-        auth=STREAM_AUTH,
-    )
-
-
-def _session_paths() -> Paths:
-    cookie = (
-        "The `jobtrail_token` cookie: HttpOnly, `SameSite=Strict`, `Path=/api/v1`, `Secure` over "
-        "https, `Max-Age` until the token's `exp`."
-    )
-    return {
-        "/api/v1/session": {
-            "post": _operation(
-                "createSession",
-                "Set the token cookie",
-                scope="jobs:read",
-                description="Sets the Bearer token of this request as the cookie that the SSE "
-                "forms of the events routes accept (and no other route). " + cookie,
-                responses={"204": {"description": "The cookie is set (`Set-Cookie`)."}},
-            ),
-            "delete": _operation(
-                "deleteSession",
-                "Clear the token cookie",
-                scope="jobs:read",
-                description="Clears the cookie (an expired `Set-Cookie`). Open streams stay open "
-                "until their token expires.",
-                responses={"204": {"description": "The cookie is cleared."}},
-            ),
-        }
-    }
-
-
 def _operations_paths() -> Paths:
     readiness = "The store is reachable: `projection_lag` events await the read models."
     operations = (
-        ("/healthz", "getHealth", "Liveness", _json_response("Health", "The process is alive.")),
-        ("/readyz", "getReadiness", "Readiness", _json_response("Readiness", readiness)),
+        ("/healthz", "getHealth", "Liveness", json_response("Health", "The process is alive.")),
+        ("/readyz", "getReadiness", "Readiness", json_response("Readiness", readiness)),
         ("/metrics", "getMetrics", "Prometheus metrics", _text_response()),
         ("/openapi.json", "getOpenApi", "This document", _openapi_response()),
     )
@@ -441,9 +316,9 @@ def _operations_paths() -> Paths:
         responses = {"200": ok}
         if path == "/readyz":
             unreachable = "The store is unreachable: `status` is `unavailable`."
-            responses["503"] = _json_response("Readiness", unreachable)
+            responses["503"] = json_response("Readiness", unreachable)
         paths[path] = {
-            "get": _operation(
+            "get": operation(
                 operation_id,
                 summary,
                 scope=None,

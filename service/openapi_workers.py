@@ -41,7 +41,7 @@ def paths() -> dict[str, dict[str, Schema]]:
 
 
 def _claim() -> Schema:
-    return openapi._operation(
+    return openapi.operation(
         "claimJob",
         "Claim a job",
         scope="worker",
@@ -52,9 +52,9 @@ def _claim() -> Schema:
             "`wait_seconds`, waits up to that long for a job to become due (woken by new jobs "
             "and retries, not by polling) before answering 204."
         ),
-        body=openapi._json_body("ClaimRequest", "What the worker can run."),
+        body=openapi.json_body("ClaimRequest", "What the worker can run."),
         responses={
-            "200": openapi._json_response("ClaimResult", "The claimed job and its lease."),
+            "200": openapi.json_response("ClaimResult", "The claimed job and its lease."),
             "204": {"description": "Nothing was due within `wait_seconds`."},
         },
         errors=(400, 413, 415),
@@ -67,14 +67,14 @@ def _with_lease(operation: Schema) -> Schema:
 
 def _renewing(operation_id: str, summary: str, body: str | None) -> Schema:
     return _with_lease(
-        openapi._operation(
+        openapi.operation(
             operation_id,
             summary,
             scope="worker",
             description=f"{_RENEWS} The answer says whether the job's owner asked it to stop.",
             parameters=("JobId",),
-            body=openapi._json_body(body, "What to record.") if body else None,
-            responses={"200": openapi._json_response("LeaseState", "The renewed lease.")},
+            body=openapi.json_body(body, "What to record.") if body else None,
+            responses={"200": openapi.json_response("LeaseState", "The renewed lease.")},
             errors=(400, 404, 409, 413, 415) if body else (400, 404, 409),
             notes={409: _LEASE_LOST},
         )
@@ -83,7 +83,7 @@ def _renewing(operation_id: str, summary: str, body: str | None) -> Schema:
 
 def _final(operation_id: str, summary: str, body: str | None) -> Schema:
     return _with_lease(
-        openapi._operation(
+        openapi.operation(
             operation_id,
             summary,
             scope="worker",
@@ -95,8 +95,8 @@ def _final(operation_id: str, summary: str, body: str | None) -> Schema:
                 "`cancelled` acknowledges a requested cancel (409 `conflict` if none was asked)."
             ),
             parameters=("JobId",),
-            body=openapi._json_body(body, "The outcome.", required=False) if body else None,
-            responses={"200": openapi._json_response("Job", "The job after the attempt.")},
+            body=openapi.json_body(body, "The outcome.", required=False) if body else None,
+            responses={"200": openapi.json_response("Job", "The job after the attempt.")},
             errors=(400, 404, 409, 413, 415) if body else (400, 404, 409),
             notes={409: _LEASE_LOST},
         )
