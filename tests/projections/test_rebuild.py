@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from service import rebuild
 from service.cli import main
 from service.store import EventStore
-from tests import worker_steps
+from tests import read_models, worker_steps
 from tests.conftest import SECRET, LiveServer, make_settings
 
 if TYPE_CHECKING:
@@ -80,38 +80,6 @@ def _history(server: LiveServer, tag: str, touch: list[str] | None = None) -> li
     return ids
 
 
-def _dump(path: Path, *, all_counts: bool = False) -> dict[str, list[tuple]]:
-    db = sqlite3.connect(path)
-    try:
-        counts = "" if all_counts else " WHERE n != 0"
-        return {
-            "jobs": db.execute("SELECT * FROM jobs ORDER BY id").fetchall(),
-            "events": db.execute("SELECT * FROM events ORDER BY id").fetchall(),
-            "job_counts": db.execute(
-                f"SELECT * FROM job_counts{counts} ORDER BY 1,2,3,4,5,6,7"
-            ).fetchall(),
-            "idempotency_keys": db.execute(
-                "SELECT * FROM idempotency_keys ORDER BY 1, 2"
-            ).fetchall(),
-            "tracking": db.execute("SELECT * FROM tracking").fetchall(),
-        }
-    finally:
-        db.close()
-
-
-def _restore(path: Path, tables: dict[str, list[tuple]]) -> None:
-    db = sqlite3.connect(path)
-    try:
-        with db:
-            for table, rows in tables.items():
-                db.execute(f"DELETE FROM {table}")
-                if rows:
-                    marks = ",".join("?" * len(rows[0]))
-                    db.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
-    finally:
-        db.close()
-
-
 def _sql(path: Path, statement: str, parameters: tuple = ()) -> list[tuple]:
     db = sqlite3.connect(path)
     try:
@@ -149,7 +117,7 @@ def golden(tmp_path_factory) -> tuple[Path, dict[str, list[tuple]]]:
     path = live.settings.sqlite_path
     # The last connection to close checkpointed the WAL: the file alone holds everything.
     assert not path.with_name(path.name + "-wal").exists()
-    tables = _dump(path)
+    tables = read_models.dump(path)
     assert len(tables["jobs"]) > 10
     assert len(tables["idempotency_keys"]) == 10
     return path, tables
@@ -160,26 +128,26 @@ def history(golden, settings: Settings) -> dict[str, list[tuple]]:
     """A copy of the golden database at `settings`, and its live read tables."""
     path, tables = golden
     shutil.copyfile(path, settings.sqlite_path)
-    assert _dump(settings.sqlite_path) == tables
+    assert read_models.dump(settings.sqlite_path) == tables
     return tables
 
 
 def test_rebuild_gives_tables_equal_to_the_live_ones(history, settings):
     applied = _with_store(settings, rebuild.rebuild)
     assert applied == len(history["events"])
-    assert _dump(settings.sqlite_path) == history
+    assert read_models.dump(settings.sqlite_path) == history
     assert _with_store(settings, rebuild.verify) == []
 
 
 def test_rebuild_twice_gives_the_same_tables(history, settings):
     _with_store(settings, rebuild.rebuild)
     _with_store(settings, rebuild.rebuild)
-    assert _dump(settings.sqlite_path) == history
+    assert read_models.dump(settings.sqlite_path) == history
 
 
 def test_catch_up_when_current_applies_nothing(history, settings):
     assert _with_store(settings, rebuild.catch_up) == 0
-    assert _dump(settings.sqlite_path) == history
+    assert read_models.dump(settings.sqlite_path) == history
 
 
 def test_rebuild_keeps_the_event_log(history, settings):
@@ -193,7 +161,7 @@ def test_cli_projections_rebuild(history, settings):
     result = _cli(settings, "projections", "rebuild")
     assert result.exit_code == 0, result.output
     assert f"rebuilt the read models from {len(history['events'])} events" in result.output
-    assert _dump(settings.sqlite_path) == history
+    assert read_models.dump(settings.sqlite_path) == history
 
 
 def test_cli_audit_verify_passes_on_live_tables(history, settings):
@@ -259,15 +227,15 @@ def test_cli_audit_verify_notices_wrong_counts_and_tracking(history, settings):
 def test_catch_up_from_a_mid_position_gives_equal_tables(server, settings):
     first = _history(server, "one")
     server.stop()
-    projected_then = _dump(settings.sqlite_path, all_counts=True)
+    projected_then = read_models.dump(settings.sqlite_path, all_counts=True)
     server.start()
     _history(server, "two", touch=first[:4])
     server.stop()
-    live = _dump(settings.sqlite_path)
-    _restore(settings.sqlite_path, projected_then)
+    live = read_models.dump(settings.sqlite_path)
+    read_models.restore(settings.sqlite_path, projected_then)
     applied = _with_store(settings, rebuild.catch_up)
     assert applied == len(live["events"]) - len(projected_then["events"])
-    assert _dump(settings.sqlite_path) == live
+    assert read_models.dump(settings.sqlite_path) == live
     assert _with_store(settings, rebuild.verify) == []
 
 
@@ -279,7 +247,7 @@ def test_catch_up_after_tracking_set_back_and_newer_rows_deleted(server, setting
             for i in range(5)
         ]
     server.stop()
-    live = _dump(settings.sqlite_path)
+    live = read_models.dump(settings.sqlite_path)
     position = fresh[1]["last_event_id"]
     newer = [job["id"] for job in fresh[2:]]
     marks = ",".join("?" * len(newer))
@@ -298,7 +266,7 @@ def test_catch_up_after_tracking_set_back_and_newer_rows_deleted(server, setting
         db.execute("UPDATE tracking SET position = ?", (position,))
     db.close()
     assert _with_store(settings, rebuild.catch_up) == 3
-    assert _dump(settings.sqlite_path) == live
+    assert read_models.dump(settings.sqlite_path) == live
     assert _with_store(settings, rebuild.verify) == []
 
 

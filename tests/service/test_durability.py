@@ -15,7 +15,7 @@ from domain import errors as domain_errors
 from service import rebuild
 from service.settings import Settings
 from service.store import EventStore
-from tests import worker_steps
+from tests import read_models, worker_steps
 from tests.conftest import SECRET, LiveServer, make_settings, wait_for
 
 READ_TABLES = ("jobs", "job_counts", "events", "idempotency_keys", "tracking")
@@ -102,39 +102,6 @@ def _varied_history(server: LiveServer, client, tag: str, old: list[str]) -> lis
     if old:
         client.delete(f"/api/v1/jobs/{old[0]}")
     return ids
-
-
-def _dump(path, *, all_counts: bool = False) -> dict[str, list[tuple]]:
-    db = sqlite3.connect(path)
-    try:
-        counts = "" if all_counts else " WHERE n != 0"
-        return {
-            "jobs": db.execute("SELECT * FROM jobs ORDER BY id").fetchall(),
-            "job_counts": db.execute(
-                f"SELECT * FROM job_counts{counts} ORDER BY 1,2,3,4,5,6,7"
-            ).fetchall(),
-            "events": db.execute("SELECT * FROM events ORDER BY id").fetchall(),
-            "idempotency_keys": db.execute(
-                "SELECT * FROM idempotency_keys ORDER BY 1, 2"
-            ).fetchall(),
-            "tracking": db.execute("SELECT * FROM tracking").fetchall(),
-        }
-    finally:
-        db.close()
-
-
-def _restore(path, tables: dict[str, list[tuple]]) -> None:
-    """Puts the read models back as they were: the events after them become unprojected."""
-    db = sqlite3.connect(path)
-    try:
-        with db:
-            for table, rows in tables.items():
-                db.execute(f"DELETE FROM {table}")
-                if rows:
-                    marks = ",".join("?" * len(rows[0]))
-                    db.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
-    finally:
-        db.close()
 
 
 def _max_event_id(path) -> int:
@@ -319,7 +286,7 @@ def test_read_models_catch_up_after_a_crash_between_events_and_projection(server
     with server.client("alice") as alice:
         old = _varied_history(server, alice, "a", [])
     server.stop()
-    projected_then = _dump(settings.sqlite_path, all_counts=True)
+    projected_then = read_models.dump(settings.sqlite_path, all_counts=True)
     (position,) = projected_then["tracking"][0][1:]
     server.start()
     with server.client("alice") as alice:
@@ -327,9 +294,9 @@ def test_read_models_catch_up_after_a_crash_between_events_and_projection(server
     ids = old + new
     before = _observe(server, ids)
     server.stop()
-    live_tables = _dump(settings.sqlite_path)
+    live_tables = read_models.dump(settings.sqlite_path)
     # The crash: the events after `position` are recorded, their projection is not.
-    _restore(settings.sqlite_path, projected_then)
+    read_models.restore(settings.sqlite_path, projected_then)
     assert position < _max_event_id(settings.sqlite_path)
     assert _verify_offline(settings) != []
     server.start()
@@ -337,7 +304,7 @@ def test_read_models_catch_up_after_a_crash_between_events_and_projection(server
     assert after == before
     server.stop()
     assert _verify_offline(settings) == []
-    assert _dump(settings.sqlite_path) == live_tables
+    assert read_models.dump(settings.sqlite_path) == live_tables
 
 
 def test_read_models_catch_up_after_losing_the_newest_rows(server, settings):
@@ -348,7 +315,7 @@ def test_read_models_catch_up_after_losing_the_newest_rows(server, settings):
         ids = [job["id"] for job in jobs]
     before = _observe(server, ids)
     server.stop()
-    live_tables = _dump(settings.sqlite_path)
+    live_tables = read_models.dump(settings.sqlite_path)
     keep = jobs[2]["last_event_id"]
     db = sqlite3.connect(settings.sqlite_path)
     with db:
@@ -375,7 +342,7 @@ def test_read_models_catch_up_after_losing_the_newest_rows(server, settings):
     assert _observe(server, ids) == before
     server.stop()
     assert _verify_offline(settings) == []
-    assert _dump(settings.sqlite_path) == live_tables
+    assert read_models.dump(settings.sqlite_path) == live_tables
 
 
 def test_synchronous_full_is_the_default(server):
