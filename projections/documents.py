@@ -12,11 +12,16 @@ from domain.job import Job
 
 PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2}
 _BASE_FIELDS = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
+# Built once: json.dumps() with any option builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def format_time(value: datetime | None) -> str | None:
-    if value is None:
-        return None
+    return None if value is None else _format_time(value)
+
+
+@functools.lru_cache(maxsize=256)  # one write renders the same instant several times
+def _format_time(value: datetime) -> str:
     t = value.astimezone(UTC)
     return (
         f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
@@ -29,7 +34,7 @@ def epoch_ms(value: datetime) -> int:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _ENCODER.encode(value)
 
 
 def job_document(job: Job, last_event_id: int) -> dict[str, Any]:
