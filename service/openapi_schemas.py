@@ -405,14 +405,18 @@ def parameters() -> dict[str, Schema]:
         "TypeFilter": _query("type", "Job type.", job_type(), many=True),
         "StatusFilter": _query("status", "Status.", enum(JOB_STATUSES), many=True),
         "PriorityFilter": _query("priority", "Priority.", enum(PRIORITIES), many=True),
-        "CategoryFilter": _query("category", "Category.", string(minLength=1), many=True),
-        "OwnerFilter": _query("owner", owner, string(minLength=1), many=True),
+        "CategoryFilter": _query(
+            "category", "Category.", string(minLength=1, maxLength=64), many=True
+        ),
+        "OwnerFilter": _query("owner", owner, string(minLength=1, maxLength=256), many=True),
         "ParentIdFilter": _query("parent_id", "Batch parent.", uuid(), many=True),
         "FinishedFilter": _query(
             "finished", "`true`: terminal jobs; `false`: the others.", {"type": "boolean"}
         ),
         "StarredFilter": _query("starred", "Starred or not.", {"type": "boolean"}),
-        "ResultTypeFilter": _query("result_type", "Result type.", string(minLength=1), many=True),
+        "ResultTypeFilter": _query(
+            "result_type", "Result type.", string(minLength=1, maxLength=256), many=True
+        ),
         "CreatedFrom": _query("created_from", "Inclusive.", time_input("Created at or after.")),
         "CreatedTo": _query("created_to", "Exclusive.", time_input("Created before.")),
         "Include": _query(

@@ -48,10 +48,10 @@ class Params:
         """Repeated or comma-separated values, in order, without duplicates."""
         values: list[str] = []
         for raw in self._query.getlist(name):
-            if not raw.strip():
+            if not raw.strip(_BLANKS):
                 raise _invalid(name, "has an empty value")
             for part in raw.split(","):
-                value = part.strip()
+                value = part.strip(_BLANKS)
                 if not value:  # "a,,b" and a trailing comma are forgiven
                     continue
                 if len(value) > max_length:
@@ -71,7 +71,7 @@ class Params:
         if raw is None:
             return default
         top = MAX_INTEGER if high is None else high
-        if not _INTEGER.fullmatch(raw.strip()) or not low <= int(raw) <= top:
+        if not _INTEGER.fullmatch(raw.strip(_BLANKS)) or not low <= int(raw) <= top:
             raise _invalid(name, f"must be an integer from {low} to {top}")
         return int(raw)
 
@@ -109,6 +109,7 @@ class Params:
 
 
 MAX_INTEGER = 2**63 - 1  # SQLite's
+_BLANKS = " \t"  # str.strip() would also eat characters like U+0085 that are real values
 _INTEGER = re.compile(r"-?[0-9]{1,20}")  # ASCII digits only: int() also takes "²" and "٣"
 
 
