@@ -17,14 +17,9 @@ from service.settings import Settings
 from service.store import EventStore
 from tests import read_models, worker_steps
 from tests.conftest import SECRET, LiveServer, make_settings, wait_for
+from tests.service.calls import create as _create
 
 READ_TABLES = ("jobs", "job_counts", "events", "idempotency_keys", "tracking")
-
-
-def _create(client, headers=None, **body) -> dict:
-    response = client.post("/api/v1/jobs", json={"type": "t", **body}, headers=headers)
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 def _every_page(client, path: str, **params) -> list[dict]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ import pytest
 
 from tests import worker_steps
 from tests.conftest import LiveServer, make_settings
+from tests.service import calls
 
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 EVENT_KEYS = {"id", "job_id", "seq", "type", "timestamp", "level", "message", "data"}
@@ -32,10 +34,7 @@ def carol(shared) -> Iterator[httpx.Client]:
         yield client
 
 
-def _create(client, **body):
-    response = client.post("/api/v1/jobs", json={"type": "video.render", **body})
-    assert response.status_code == 201, response.text
-    return response.json()
+_create = functools.partial(calls.create, type="video.render")
 
 
 def _finished_job(server, client) -> dict:

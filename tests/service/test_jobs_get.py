@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from tests import worker_steps
+from tests.service.calls import create
 
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 
@@ -11,12 +12,6 @@ UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 def owner(shared_server):
     with shared_server.client("alice") as client:
         yield client
-
-
-def create(client, **fields):
-    response = client.post("/api/v1/jobs", json={"type": "t", **fields})
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 def events_of(client, job_id):

@@ -8,15 +8,10 @@ import pytest
 
 from tests import worker_steps
 from tests.conftest import LiveServer, make_settings
+from tests.service.calls import create
 
 RANK = {"low": 0, "normal": 1, "high": 2}
 TERMINAL = {"succeeded", "failed", "cancelled"}
-
-
-def create(client, **fields):
-    response = client.post("/api/v1/jobs", json={"type": "t", **fields})
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 def fetch(client, job_id):

@@ -5,6 +5,7 @@ import re
 import pytest
 
 from tests import worker_steps
+from tests.service.calls import create
 
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 
@@ -19,12 +20,6 @@ def owner(shared_server):
 def auditor(shared_server):
     with shared_server.client("root", "admin") as client:
         yield client
-
-
-def create(client, **fields):
-    response = client.post("/api/v1/jobs", json={"type": "t", **fields})
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 def fetch(client, job_id):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import random
 import threading
 import uuid
@@ -15,6 +16,7 @@ import pytest
 from service.settings import Streams
 from tests import sse_reader, worker_steps
 from tests.conftest import LiveServer, make_settings
+from tests.service import calls
 
 SSE = {"Accept": "text/event-stream"}
 TOTAL = 1003  # created, started, 1000 progress, succeeded
@@ -32,10 +34,7 @@ def fast(tmp_path) -> Iterator[LiveServer]:
         live.stop()
 
 
-def _create(client: httpx.Client) -> dict:
-    response = client.post("/api/v1/jobs", json={"type": "video.render"})
-    assert response.status_code == 201, response.text
-    return response.json()
+_create = functools.partial(calls.create, type="video.render")
 
 
 def _all_ids(client: httpx.Client, path: str) -> list[int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import socket
 import threading
 import time
@@ -17,6 +18,7 @@ from service.auth import COOKIE_NAME
 from service.settings import Streams
 from tests import sse_reader, worker_steps
 from tests.conftest import LiveServer, make_settings, wait_for
+from tests.service import calls
 
 SSE = {"Accept": "text/event-stream"}
 
@@ -36,10 +38,7 @@ def tight(tmp_path) -> Iterator[LiveServer]:
         live.stop()
 
 
-def _create(client: httpx.Client) -> dict:
-    response = client.post("/api/v1/jobs", json={"type": "video.render"})
-    assert response.status_code == 201, response.text
-    return response.json()
+_create = functools.partial(calls.create, type="video.render")
 
 
 def _subscribers(server: LiveServer) -> float:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import uuid
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from service.settings import ConfigError, Settings, Streams
 from tests import sse_reader, worker_steps
 from tests.conftest import LiveServer, make_settings
+from tests.service import calls
 
 SSE = {"Accept": "text/event-stream"}
 
@@ -28,10 +29,7 @@ def quick(tmp_path) -> Iterator[LiveServer]:
         live.stop()
 
 
-def _create(client: httpx.Client, **body) -> dict:
-    response = client.post("/api/v1/jobs", json={"type": "video.render", **body})
-    assert response.status_code == 201, response.text
-    return response.json()
+_create = functools.partial(calls.create, type="video.render")
 
 
 def _path(job: dict) -> str:

@@ -3,19 +3,18 @@ exist. `admin` sees and acts on every job (API.md, "Auth")."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 import pytest
 
 from tests import worker_steps
+from tests.service import calls
 
 NOT_FOUND = {"error": {"code": "not_found", "message": "Job not found.", "details": {}}}
 
 
-def _create(client, **body):
-    response = client.post("/api/v1/jobs", json={"type": "video.render", **body})
-    assert response.status_code == 201, response.text
-    return response.json()
+_create = functools.partial(calls.create, type="video.render")
 
 
 ROUTES = [

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import httpx
+
+from tests.service import calls
 
 
 def claim(
@@ -27,8 +30,4 @@ def call(
     return worker.post(f"/api/v1/jobs/{job_id}/{action}", json=body, headers=headers)
 
 
-def create(client: httpx.Client, **body: Any) -> dict[str, Any]:
-    response = client.post("/api/v1/jobs", json={"type": "t.a"} | body)
-    assert response.status_code == 201, response.text
-    job: dict[str, Any] = response.json()
-    return job
+create = functools.partial(calls.create, type="t.a")
