@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from typing import TYPE_CHECKING
 
 import aiosqlite
+import anyio
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -25,10 +27,13 @@ class ReadPool:
 
     async def open(self) -> None:
         for _ in range(self._size):
-            connection = await aiosqlite.connect(self._path, isolation_level=None)
-            await connection.execute("PRAGMA query_only = ON")
-            self._all.append(connection)
-            self._idle.put_nowait(connection)
+            self._idle.put_nowait(await self._connect())
+
+    async def _connect(self) -> aiosqlite.Connection:
+        connection = await aiosqlite.connect(self._path, isolation_level=None)
+        await connection.execute("PRAGMA query_only = ON")
+        self._all.append(connection)
+        return connection
 
     async def close(self) -> None:
         for connection in self._all:
@@ -40,5 +45,16 @@ class ReadPool:
         connection = await self._idle.get()
         try:
             yield connection
+        except (asyncio.CancelledError, sqlite3.Error):
+            # A read cut short (a client gone, a failed statement) can leave its statement
+            # open, and the connection would go on reading that old snapshot: replace it.
+            with anyio.CancelScope(shield=True):
+                connection = await self._replace(connection)
+            raise
         finally:
             self._idle.put_nowait(connection)
+
+    async def _replace(self, connection: aiosqlite.Connection) -> aiosqlite.Connection:
+        self._all.remove(connection)
+        await connection.close()
+        return await self._connect()

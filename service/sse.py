@@ -117,8 +117,7 @@ class EventStream(Response):
                 last = await self._catch_up(send, last)
                 catch_up = False
                 if self._ending is not None:
-                    with anyio.CancelScope(shield=True):  # see _catch_up
-                        final = await self._ending(last)
+                    final = await self._ending(last)
                     if final is not None:
                         await self._write(send, b"event: end\ndata: %s\n\n" % final.encode())
                         return
@@ -142,10 +141,7 @@ class EventStream(Response):
 
     async def _catch_up(self, send: Send, last: int) -> int:
         while True:
-            # Shielded: a read cancelled by a disconnect would leave its statement open, and
-            # the pooled connection would then read an old snapshot for the next request.
-            with anyio.CancelScope(shield=True):
-                rows = await self._page(last, PAGE)
+            rows = await self._page(last, PAGE)
             if rows:
                 await self._write(
                     send,
