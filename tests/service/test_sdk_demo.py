@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from service.settings import Settings
 from tests.conftest import LiveServer, make_settings, wait_for
-from tests.service.workers import create
+from tests.service.workers import claim, create
 
 
 def demo_server(tmp_path: Path, demo: bool) -> LiveServer:
@@ -44,7 +43,13 @@ def test_without_demo_no_job_is_claimed(tmp_path: Path) -> None:
     try:
         with server.client("alice") as alice:
             job = create(alice, type="demo.count", payload={"to": 1, "delay": 0})
-            time.sleep(0.5)  # nothing can happen: there is no worker to wait for
+            # No in-process worker: nobody long-polls for jobs, and the job stays for the
+            # first worker that comes, this test's.
+            claims = server.runtime.claims
+            assert claims is not None and claims.waiting == 0
             assert alice.get(f"/api/v1/jobs/{job['id']}").json()["status"] == "pending"
+            with server.client("w", "worker") as worker:
+                claimed = claim(worker, ["demo.count"])
+            assert claimed is not None and claimed["job"]["id"] == job["id"]
     finally:
         server.stop()

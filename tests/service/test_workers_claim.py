@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, wait_for
 from tests.service import workers
 from tests.service.workers import claim, create
 
@@ -71,7 +71,9 @@ def test_claim_skips_jobs_not_yet_due(alice: httpx.Client, worker: httpx.Client)
     assert claim(worker, ["t.a"]) is None
 
 
-def test_long_poll_returns_when_a_job_is_created(alice: httpx.Client, worker: httpx.Client) -> None:
+def test_long_poll_returns_when_a_job_is_created(
+    server: LiveServer, alice: httpx.Client, worker: httpx.Client
+) -> None:
     result: dict[str, object] = {}
 
     def wait() -> None:
@@ -81,7 +83,9 @@ def test_long_poll_returns_when_a_job_is_created(alice: httpx.Client, worker: ht
 
     thread = threading.Thread(target=wait)
     thread.start()
-    time.sleep(0.3)  # let the claimer start waiting
+    claims = server.runtime.claims
+    assert claims is not None
+    wait_for(lambda: claims.waiting > 0)  # the claimer found nothing and waits
     job = create(alice)
     thread.join(timeout=15)
     claimed = result["claimed"]
