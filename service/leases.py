@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from projections.sqlite import ReadPool
     from service.writer import UnitOfWork, Writer
 
+# Stateless (OS entropy): the global `random` state is not ours to move.
+_JITTER = random.SystemRandom()
+
 log = logging.getLogger("jobtrail.leases")
 _REAP_BATCH = 200
 
@@ -75,7 +78,7 @@ def expire_lease(job_id: uuid.UUID, policy: retry.RetryPolicy) -> Callable[[Unit
             return False
         if lease is None and job.lease_expires_at is not None and job.lease_expires_at > uow.now:
             return False
-        job.expire_lease(now=uow.now, policy=policy, jitter=random.random())
+        job.expire_lease(now=uow.now, policy=policy, jitter=_JITTER.random())
         return True
 
     return command

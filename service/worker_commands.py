@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from domain.job import Job
     from service.writer import UnitOfWork
 
+# Stateless (OS entropy): the global `random` state is not ours to move.
+_JITTER = random.SystemRandom()
+
 _PAGE = 16
 
 
@@ -165,7 +168,7 @@ def fail(
             retry_allowed=retry_allowed,
             now=uow.now,
             policy=policy,
-            jitter=random.random(),
+            jitter=_JITTER.random(),
         )
         return job.id
 
