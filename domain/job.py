@@ -110,6 +110,7 @@ class Job(Aggregate):
                 # A batch parent's work is its children's: it runs from the start (no worker
                 # ever claims it) and finishes when they all have.
                 job.children = batch.new_counters(self.batch_size)
+                job.progress = job.progress | batch.progress(job.children)
                 job.status = JobState.RUNNING.value
                 job.started_at = self.timestamp
 

@@ -86,6 +86,19 @@ def test_create_batch_parent_counts_its_children_as_pending() -> None:
     }
 
 
+def test_create_batch_parent_progress_counts_its_children_from_the_start() -> None:
+    job = jobs.new(batch_size=3)
+
+    assert job.progress == {
+        "percent": 0.0,
+        "stage": None,
+        "message": None,
+        "total": 3,
+        "completed": 0,
+        "failed": 0,
+    }
+
+
 def test_event_kinds_are_exactly_the_api_event_types() -> None:
     event_classes = [
         value

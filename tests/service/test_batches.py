@@ -40,6 +40,10 @@ def test_a_batch_is_created_in_one_request(alice: httpx.Client, worker: httpx.Cl
     assert parent["status"] == "running"
     assert parent["children"] == {"total": 3, "pending": 3, "running": 0, "succeeded": 0,
                                   "failed": 0, "cancelled": 0}  # fmt: skip
+    # API.md: a parent's progress counters aggregate its children from creation.
+    assert parent["progress"] == {"percent": 0.0, "stage": None, "message": None, "total": 3,
+                                  "completed": 0, "failed": 0}  # fmt: skip
+    assert get(alice, parent["id"])["progress"] == parent["progress"]
     children = children_of(alice, parent["id"])
     assert [c["name"] for c in children] == ["child 0", "child 1", "child 2"]
     assert {c["parent_id"] for c in children} == {parent["id"]}
