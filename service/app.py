@@ -79,7 +79,14 @@ def _route(path: str, **handlers: Endpoint) -> Route:
 
     async def endpoint(request: Request) -> Response:
         method = "GET" if request.method == "HEAD" else request.method
-        return await handlers[method](request)
+        try:
+            return await handlers[method](request)
+        except errors.EXPECTED:
+            raise  # answered by their handlers in errors.handlers()
+        except Exception as exc:
+            # Answered here, not by Starlette's last-resort handler, which re-raises after its
+            # 500 so that the server closes the connection: one bug, not one more client hurt.
+            return errors.unexpected(exc)
 
     return Route(path, endpoint, methods=list(handlers), name=path)
 

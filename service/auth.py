@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from service import errors
+from service import bodies, errors
 from service import settings as config
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ SCOPES = ("jobs:read", "jobs:write", "worker", "admin")
 DEFAULT_SCOPES = frozenset({"jobs:read", "jobs:write"})
 COOKIE_NAME = "jobtrail_token"
 QUERY_PARAMETER = "access_token"
+MAX_SUBJECT = 255  # characters of `sub`, the owner of the jobs the token creates
 
 Algorithm = Literal["HS256", "RS256", "ES256"]
 VerificationKey = str | rsa.RSAPublicKey | ec.EllipticCurvePublicKey
@@ -209,8 +210,12 @@ def authenticate(
 
 def _principal(claims: dict[str, Any]) -> Principal:
     sub, exp, scope = claims["sub"], claims["exp"], claims.get("scope")
-    if not isinstance(sub, str) or not sub.strip():
-        raise errors.Unauthorized("The token's 'sub' claim must be a non-empty string.")
+    if not isinstance(sub, str) or not sub.strip() or len(sub) > MAX_SUBJECT:
+        problem = f"must be a non-empty string of at most {MAX_SUBJECT} characters"
+        raise errors.Unauthorized(f"The token's 'sub' claim {problem}.", details={"sub": problem})
+    if not sub.isascii() and not bodies.is_unicode(sub):  # "\ud800": nothing could store it
+        problem = "is not valid Unicode"
+        raise errors.Unauthorized(f"The token's 'sub' claim {problem}.", details={"sub": problem})
     if scope is None:
         scopes = DEFAULT_SCOPES
     elif isinstance(scope, str):

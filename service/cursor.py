@@ -15,13 +15,19 @@ def encode(key: tuple[int, ...], *, sort: str, order: str, filters: str) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+# A real cursor is about 150 characters; anything much longer was not made here.
+MAX_LENGTH = 1024
+
+
 def decode(cursor: str, *, sort: str, order: str, filters: str, length: int) -> tuple[int, ...]:
     try:
+        if len(cursor) > MAX_LENGTH:
+            raise ValueError("too long")
         padded = cursor + "=" * (-len(cursor) % 4)
         value: Any = json.loads(base64.urlsafe_b64decode(padded.encode()))
         key, made_by = value["k"], (value["s"], value["o"], value["f"])
         valid = isinstance(key, list) and len(key) == length and all(map(_is_int64, key))
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, RecursionError):
         valid = False
     if not valid:
         raise errors.InvalidRequest(

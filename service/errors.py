@@ -63,8 +63,10 @@ class Unauthorized(ApiError):
 
     status, code, default_message = 401, "unauthorized", "A valid bearer token is required."
 
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
+    def __init__(
+        self, message: str | None = None, *, details: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, details=details, headers={"WWW-Authenticate": "Bearer"})
 
 
 class Forbidden(ApiError):
@@ -141,9 +143,18 @@ async def _http_error(_: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, message, headers=exc.headers)
 
 
-async def _unexpected(_: Request, exc: Exception) -> Response:
+def unexpected(exc: BaseException) -> Response:
+    """The 500 for a failure nobody foresaw: logged with its traceback, which never leaks."""
     log.error("unhandled error", exc_info=exc)
     return error_response(500, "internal", "Internal server error.")
+
+
+async def _unexpected(_: Request, exc: Exception) -> Response:
+    return unexpected(exc)
+
+
+# The failures that errors.handlers() answers with a 4xx of their own.
+EXPECTED = (ApiError, domain_errors.DomainError, HTTPException)
 
 
 def handlers() -> dict[Any, ExceptionHandler]:

@@ -77,7 +77,10 @@ def _info() -> Schema:
             "request body 1 MiB (→ 413); `payload`, `result`, `metadata` 256 KiB each, log "
             "`message` 8 KiB, 1000 children per batch (→ 400 naming the field). A request "
             "that fails writes nothing. Read-your-writes: once a write is answered, reads on "
-            "the same server show it."
+            "the same server show it. Values (fixed), in every JSON body however deep: numbers "
+            "finite, integers in -2^63..2^63-1, strings and keys valid Unicode (no lone "
+            "surrogate such as `\\ud800`), nesting at most 64 levels (→ 400 naming the value's "
+            "path, e.g. `payload.items[2].x`). A list filter takes at most 100 distinct values."
         ),
     }
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from service import bodies, params
+
 JOB_STATUSES = ("pending", "running", "succeeded", "failed", "cancelled")
 PRIORITIES = ("low", "normal", "high")
 EVENT_TYPES = tuple(
@@ -57,7 +59,27 @@ def enum(values: tuple[str, ...], description: str = "", **extra: Any) -> Schema
 
 
 def any_json(description: str) -> Schema:
-    return {"description": f"Any JSON value. {description}".strip()}
+    return {**ref("JsonValue"), "description": f"Any JSON value. {description}".strip()}
+
+
+def _json_value() -> Schema:
+    # What the store and the renderers can hold (service/bodies.py checks it on every body):
+    # finite numbers and 64-bit integers. A number beyond 2**53 is always integral, so the
+    # non-integral branch holds only small ones. The nesting limit (64) is stated in words.
+    member = ref("JsonValue")
+    return {
+        "description": (
+            "Any JSON value whose numbers are finite and whose integers lie in -2^63..2^63-1, "
+            f"whose strings and keys are valid Unicode, nested at most {bodies.MAX_DEPTH} levels."
+        ),
+        "anyOf": [
+            {"type": ["null", "boolean", "string"]},
+            {"type": "integer", "minimum": bodies.MIN_INTEGER, "maximum": bodies.MAX_INTEGER},
+            {"type": "number", "not": {"type": "integer"}},
+            {"type": "array", "items": member},
+            {"type": "object", "additionalProperties": member},
+        ],
+    }
 
 
 def timestamp(description: str) -> Schema:
@@ -103,7 +125,7 @@ def obj(properties: Schema, *, required: tuple[str, ...] = (), description: str 
 
 
 def free_object(description: str) -> Schema:
-    return {"type": "object", "description": description}
+    return {"type": "object", "additionalProperties": ref("JsonValue"), "description": description}
 
 
 def closed(schema: Schema) -> Schema:
@@ -297,7 +319,10 @@ def _event_page() -> Schema:
 
 
 def _job_event_page() -> Schema:
-    finished = "True when the job is terminal and no events remain after the page."
+    finished = (
+        "True when the job is terminal or deleted and no events remain after the page: exactly "
+        "when its stream would send `end`."
+    )
     return {
         "allOf": [ref("EventPage")],
         "properties": {
@@ -347,6 +372,7 @@ def schemas() -> dict[str, Schema]:
         "JobEventPage": _job_event_page(),
         "Health": obj({"status": enum(("ok",), "The process is alive.")}, required=("status",)),
         "Readiness": _readiness(),
+        "JsonValue": _json_value(),
     }
 
 
@@ -361,9 +387,17 @@ def _param(
     if where == "path":
         parameter["required"] = True
     if many:
-        more = " Repeat the parameter or comma-separate values (`a,b`) for several; any matches."
+        more = (
+            " Repeat the parameter or comma-separate values (`a,b`) for several, at most"
+            f" {params.MAX_VALUES}; any matches."
+        )
         parameter |= {"style": "form", "explode": True, "description": description + more}
-        parameter["schema"] = {"type": "array", "items": schema, "minItems": 1}
+        parameter["schema"] = {
+            "type": "array",
+            "items": schema,
+            "minItems": 1,
+            "maxItems": params.MAX_VALUES,
+        }
     return parameter
 
 

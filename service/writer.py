@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 
 from domain.job import Job
 from service import errors
@@ -40,6 +40,8 @@ T = TypeVar("T")
 log = logging.getLogger("jobtrail.writer")
 
 _CONFLICT_RETRIES = 3
+# The database cannot take any write now: no command's fault (a rule or data error is not one).
+_DATABASE_DOWN = (OperationalError, InterfaceError)
 
 
 class UnitOfWork:
@@ -143,7 +145,7 @@ class _Request:
 
 
 class _Poisoned(Exception):
-    """A command raised after changing a job: the group is retried one command at a time."""
+    """A command raised after changing a job: the group is split until it stands alone."""
 
 
 class Writer:
@@ -270,18 +272,28 @@ class Writer:
                 return
 
     def _commit_group(self, group: list[_Request]) -> None:
+        """Commits the group; a failure is pinned on the command that causes it.
+
+        Whatever one command does (breaks a rule, carries data that cannot be encoded or
+        stored, hits a bug), only its own request fails: a group that fails to commit is split
+        in halves and each half committed alone, until the culprit is alone. One bad command
+        among n costs about 2·log2(n) extra transactions, and every other command commits.
+        Only a failure of the database itself (locked, read-only, gone), which no command
+        causes and which no split would cure, fails the whole group at once.
+        """
         try:
             self._execute(group)
-        except (_Poisoned, IntegrityError) as exc:
+        except _DATABASE_DOWN as exc:
+            log.error("writer group of %d failed: %s", len(group), exc)
+            for request in group:
+                _fail(request, exc)
+        except Exception as exc:
             if len(group) == 1:
                 self._retry_alone(group[0], exc)
             else:
-                for request in group:
-                    self._commit_group([request])
-        except Exception as exc:
-            log.exception("writer group failed")
-            for request in group:
-                _fail(request, exc)
+                half = len(group) // 2
+                self._commit_group(group[:half])
+                self._commit_group(group[half:])
 
     def _retry_alone(self, request: _Request, first: Exception) -> None:
         failure: BaseException = first

@@ -116,3 +116,32 @@ def test_a_command_that_raises_after_changing_a_job_leaves_no_trace(store):
 class _Owner:
     sub: str = "o"
     owner_filter: str | None = "o"
+
+
+@pytest.mark.parametrize(
+    "poison",
+    [
+        pytest.param(float("inf"), id="infinity-fails-the-read-model-render"),
+        pytest.param("\ud800", id="lone-surrogate-fails-the-event-encoding"),
+    ],
+)
+def test_data_that_cannot_be_stored_fails_only_its_own_command(store, poison):
+    # The edge refuses such values; the writer must not rely on it: one command's data,
+    # whatever it is, never fails the other commands of its group.
+    writer = Writer(store)
+    specs = [commands.JobSpec(type="t", payload={"n": n}) for n in range(63)]
+    specs.insert(41, commands.JobSpec(type="t", payload={"x": poison}, metadata={"x": poison}))
+    futures = [
+        writer.submit(commands.create_job(s, owner="o", idempotency_key=None, request_hash=None))
+        for s in specs
+    ]
+    writer.start()
+    with pytest.raises(Exception) as failed:
+        futures.pop(41).result(timeout=30)
+    created = [future.result(timeout=30).value.job_id for future in futures]
+    writer.stop()
+    assert not isinstance(failed.value, domain_errors.DomainError)
+    assert [store.load(i).payload["n"] for i in created] == list(range(63))
+    assert store.max_position() == 63
+    # Split in halves until the culprit is alone: one commit per level, not one per command.
+    assert writer.batches == 6
