@@ -194,6 +194,11 @@ class Writer:
             if late is not None:
                 _fail(late, RuntimeError("The writer has stopped."))
 
+    @property
+    def queued(self) -> int:
+        """Commands submitted and not yet taken into a group (approximate while it runs)."""
+        return self._queue.qsize()
+
     def on_commit(self, listener: Callable[[Commit], None]) -> None:
         """Calls `listener(commit)` from the writer thread after each commit."""
         self._listeners.append(listener)
