@@ -67,6 +67,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
         env = os.environ if environ is None else environ
         settings = cls()
+        limits = settings.limits
         database_url = env.get("JOBTRAIL_DATABASE_URL") or settings.database_url
         data_dir = Path(env.get("JOBTRAIL_DATA_DIR") or _default_data_dir(database_url))
         public_key = env.get("JOBTRAIL_JWT_PUBLIC_KEY")
@@ -89,6 +90,14 @@ class Settings:
             retry_cap_seconds=_float(env, "JOBTRAIL_RETRY_CAP_SECONDS", 300.0),
             lease_reaper_interval=_float(env, "JOBTRAIL_LEASE_REAPER_INTERVAL", 1.0),
             demo=env.get("JOBTRAIL_DEMO", "").lower() in ("1", "true", "yes"),
+            limits=Limits(
+                body_bytes=_positive(env, "JOBTRAIL_LIMIT_BODY_BYTES", limits.body_bytes),
+                field_bytes=_positive(env, "JOBTRAIL_LIMIT_FIELD_BYTES", limits.field_bytes),
+                log_message_bytes=_positive(
+                    env, "JOBTRAIL_LIMIT_LOG_MESSAGE_BYTES", limits.log_message_bytes
+                ),
+                children=_positive(env, "JOBTRAIL_LIMIT_CHILDREN", limits.children),
+            ),
             sse=Streams(
                 heartbeat_seconds=_float(env, "JOBTRAIL_SSE_HEARTBEAT_SECONDS", 15.0),
                 max_per_owner=_int(env, "JOBTRAIL_SSE_MAX_STREAMS_PER_OWNER", 100),
@@ -139,6 +148,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise ConfigError(f"{name} must be an integer, not {value!r}.") from None
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    number = _int(env, name, default)
+    if number < 1:
+        raise ConfigError(f"{name} must be a positive integer, not {number}.")
+    return number
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
