@@ -14,7 +14,7 @@ from service import rebuild
 from service.cli import main
 from service.store import EventStore
 from tests import read_models, worker_steps
-from tests.conftest import SECRET, LiveServer, make_settings
+from tests.support import SECRET, LiveServer, make_settings
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -17,7 +17,7 @@ from starlette.requests import Request
 
 from service import auth, errors
 from service.settings import ConfigError, Settings
-from tests.conftest import wait_for
+from tests.support import wait_for
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from service import rebuild
-from tests.conftest import LiveServer
-from tests.service.workers import call, claim, create
+from tests.support import LiveServer, call, claim
+from tests.support import create_for_worker as create
 
 
 @pytest.fixture

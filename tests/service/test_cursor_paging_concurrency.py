@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, make_settings, wait_for
+from tests.support import LiveServer, make_settings, wait_for
 
 PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2}
 SEEDED = 300

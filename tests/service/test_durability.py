@@ -16,8 +16,8 @@ from service import rebuild
 from service.settings import Settings
 from service.store import EventStore
 from tests import read_models, worker_steps
-from tests.conftest import SECRET, LiveServer, make_settings, wait_for
-from tests.service.calls import create as _create
+from tests.support import SECRET, LiveServer, make_settings, wait_for
+from tests.support import create as _create
 
 READ_TABLES = ("jobs", "job_counts", "events", "idempotency_keys", "tracking")
 

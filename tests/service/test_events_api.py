@@ -10,9 +10,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests import worker_steps
-from tests.conftest import LiveServer, make_settings
-from tests.service import calls
+from tests import support, worker_steps
+from tests.support import LiveServer, make_settings
 
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 EVENT_KEYS = {"id", "job_id", "seq", "type", "timestamp", "level", "message", "data"}
@@ -34,7 +33,7 @@ def carol(shared) -> Iterator[httpx.Client]:
         yield client
 
 
-_create = functools.partial(calls.create, type="video.render")
+_create = functools.partial(support.create, type="video.render")
 
 
 def _finished_job(server, client) -> dict:

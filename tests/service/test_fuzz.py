@@ -11,7 +11,7 @@ from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from service.openapi import document
-from tests.conftest import LiveServer, make_settings
+from tests.support import LiveServer, make_settings
 
 schema = schemathesis.openapi.from_dict(document())
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from tests import worker_steps
-from tests.service.calls import create
+from tests.support import create
 
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 

@@ -7,8 +7,7 @@ from datetime import datetime
 import pytest
 
 from tests import worker_steps
-from tests.conftest import LiveServer, make_settings
-from tests.service.calls import create
+from tests.support import LiveServer, create, make_settings
 
 RANK = {"low": 0, "normal": 1, "high": 2}
 TERMINAL = {"succeeded", "failed", "cancelled"}

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from tests import worker_steps
-from tests.service.calls import create
+from tests.support import create
 
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 

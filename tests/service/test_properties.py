@@ -16,7 +16,7 @@ from domain.job import LOG_LEVELS
 from projections import documents
 from service import rebuild
 from tests import worker_steps
-from tests.conftest import LiveServer, make_settings
+from tests.support import LiveServer, make_settings
 
 JOB_SLOTS = 6
 

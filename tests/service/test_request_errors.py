@@ -10,7 +10,7 @@ import jwt
 import pytest
 
 from tests import worker_steps
-from tests.conftest import SECRET
+from tests.support import SECRET
 
 JOB = "00000000-0000-4000-8000-000000000000"
 ROUTES = [

@@ -15,9 +15,9 @@ import pytest
 from service.client import JobsClient, LeaseLostError
 from service.settings import Settings
 from service.worker import Worker
-from tests.conftest import LiveServer, make_settings, wait_for
 from tests.service import sdk_handlers
-from tests.service.workers import create
+from tests.support import LiveServer, make_settings, wait_for
+from tests.support import create_for_worker as create
 
 pytestmark = pytest.mark.anyio
 JOBTRAIL = str(Path(sys.executable).parent / "jobtrail")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from service.settings import Settings
-from tests.conftest import LiveServer, make_settings, wait_for
-from tests.service.workers import claim, create
+from tests.support import LiveServer, claim, make_settings, wait_for
+from tests.support import create_for_worker as create
 
 
 def demo_server(tmp_path: Path, demo: bool) -> LiveServer:

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from service.auth import TokenVerifier
-from tests.conftest import make_settings, wait_for
+from tests.support import make_settings, wait_for
 
 
 def _free_port() -> int:

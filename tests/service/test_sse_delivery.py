@@ -14,9 +14,8 @@ import httpx
 import pytest
 
 from service.settings import Streams
-from tests import sse_reader, worker_steps
-from tests.conftest import LiveServer, make_settings
-from tests.service import calls
+from tests import sse_reader, support, worker_steps
+from tests.support import LiveServer, make_settings
 
 SSE = {"Accept": "text/event-stream"}
 TOTAL = 1003  # created, started, 1000 progress, succeeded
@@ -34,7 +33,7 @@ def fast(tmp_path) -> Iterator[LiveServer]:
         live.stop()
 
 
-_create = functools.partial(calls.create, type="video.render")
+_create = functools.partial(support.create, type="video.render")
 
 
 def _all_ids(client: httpx.Client, path: str) -> list[int]:

@@ -16,9 +16,8 @@ import pytest
 
 from service.auth import COOKIE_NAME
 from service.settings import Streams
-from tests import sse_reader, worker_steps
-from tests.conftest import LiveServer, make_settings, wait_for
-from tests.service import calls
+from tests import sse_reader, support, worker_steps
+from tests.support import LiveServer, make_settings, wait_for
 
 SSE = {"Accept": "text/event-stream"}
 
@@ -38,7 +37,7 @@ def tight(tmp_path) -> Iterator[LiveServer]:
         live.stop()
 
 
-_create = functools.partial(calls.create, type="video.render")
+_create = functools.partial(support.create, type="video.render")
 
 
 def _subscribers(server: LiveServer) -> float:

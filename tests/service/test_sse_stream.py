@@ -10,9 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from service.settings import ConfigError, Settings, Streams
-from tests import sse_reader, worker_steps
-from tests.conftest import LiveServer, make_settings
-from tests.service import calls
+from tests import sse_reader, support, worker_steps
+from tests.support import LiveServer, make_settings
 
 SSE = {"Accept": "text/event-stream"}
 
@@ -29,7 +28,7 @@ def quick(tmp_path) -> Iterator[LiveServer]:
         live.stop()
 
 
-_create = functools.partial(calls.create, type="video.render")
+_create = functools.partial(support.create, type="video.render")
 
 
 def _path(job: dict) -> str:

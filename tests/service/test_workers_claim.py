@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, wait_for
-from tests.service import workers
-from tests.service.workers import claim, create
+from tests import support
+from tests.support import LiveServer, claim, wait_for
+from tests.support import create_for_worker as create
 
 
 @pytest.fixture
@@ -141,7 +141,7 @@ def test_concurrent_claimers_run_every_job_exactly_once(server: LiveServer) -> N
                 got = claim(client, ["t.race"])
                 if got is None:
                     return
-                assert workers.call(client, got, "succeed", {}).status_code == 200
+                assert support.call(client, got, "succeed", {}).status_code == 200
                 with lock:
                     claimed.append(got["job"]["id"])
 

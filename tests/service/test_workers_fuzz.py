@@ -8,7 +8,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from service.openapi import document
-from tests.conftest import LiveServer, make_settings
+from tests.support import LiveServer, make_settings
 
 schema = schemathesis.openapi.from_dict(document()).include(tag="Workers")
 

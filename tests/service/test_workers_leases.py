@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from service.settings import Settings
-from tests.conftest import make_settings, wait_for
-from tests.service.workers import call, claim, create
+from tests.support import call, claim, make_settings, wait_for
+from tests.support import create_for_worker as create
 
 
 @pytest.fixture
