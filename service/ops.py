@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from starlette.responses import JSONResponse, Response
 
 from projections import sql
-from service import openapi
+from service.openapi import document
 from service.runtime import runtime
 
 if TYPE_CHECKING:
@@ -44,4 +44,4 @@ async def metrics(request: Request) -> Response:
 
 
 async def openapi_json(_: Request) -> Response:
-    return JSONResponse(openapi.document())
+    return JSONResponse(document.document())

@@ -10,7 +10,7 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
-from service.openapi import document
+from service.openapi.document import document
 from tests.support import LiveServer, make_settings
 
 schema = schemathesis.openapi.from_dict(document())

@@ -14,8 +14,9 @@ from schemathesis.core.result import Ok
 from domain import job as domain_job
 from domain import retry, states
 from projections import documents
-from service import errors, openapi_schemas
-from service.openapi import document
+from service import errors
+from service.openapi import schemas as openapi_schemas
+from service.openapi.document import document
 
 METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 EXPECTED_ROUTES = {

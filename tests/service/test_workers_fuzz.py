@@ -7,7 +7,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from service.openapi import document
+from service.openapi.document import document
 from tests.support import LiveServer, make_settings
 
 schema = schemathesis.openapi.from_dict(document()).include(tag="Workers")

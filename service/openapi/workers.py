@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from service import openapi
-from service import openapi_schemas as s
+from service.openapi import document as openapi
+from service.openapi import schemas as s
 
 Schema = dict[str, Any]
 LEASE_HEADER: Schema = {

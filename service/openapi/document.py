@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from service import openapi_schemas as s
-from service import openapi_streams, openapi_workers
+from service.openapi import events as openapi_streams
+from service.openapi import schemas as s
+from service.openapi import workers as openapi_workers
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
