@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.openapi import document as openapi
+from service.openapi import builders as openapi
 from service.openapi import schemas as s
 
 Schema = dict[str, Any]
