@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from service.client import JobsClient
-from service.worker import Failure, JobContext, Worker
+from service.sdk.client import JobsClient
+from service.sdk.worker import Failure, JobContext, Worker
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from service.worker import Failure, JobContext
+from service.sdk.worker import Failure, JobContext
 
 
 async def echo(job: JobContext) -> Any:

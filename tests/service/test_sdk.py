@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.client import JobsClient, LeaseLostError
+from service.sdk.client import JobsClient, LeaseLostError
+from service.sdk.worker import Worker
 from service.settings import Settings
-from service.worker import Worker
 from tests.service import sdk_handlers
 from tests.support import LiveServer, make_settings, wait_for
 from tests.support import create_for_worker as create

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from service import demo, worker_cli
+from service import demo
 from service.cli import main
+from service.sdk import runner
 
 
 def test_handlers_load_from_module_and_object() -> None:
-    assert worker_cli.load_handlers("service.demo:HANDLERS") == demo.HANDLERS
+    assert runner.load_handlers("service.demo:HANDLERS") == demo.HANDLERS
 
 
 @pytest.mark.parametrize(

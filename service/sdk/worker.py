@@ -28,12 +28,12 @@ import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from service.client import ApiError, Claim, LeaseLostError
+from service.sdk.client import ApiError, Claim, LeaseLostError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Mapping
 
-    from service.client import JobsClient
+    from service.sdk.client import JobsClient
 
     Handler = Callable[["JobContext"], Coroutine[Any, Any, Any]]
 

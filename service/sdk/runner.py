@@ -7,11 +7,11 @@ import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from service.client import JobsClient
-from service.worker import Worker
+from service.sdk.client import JobsClient
+from service.sdk.worker import Worker
 
 if TYPE_CHECKING:
-    from service.worker import Handler
+    from service.sdk.worker import Handler
 
 
 def load_handlers(reference: str) -> dict[str, Handler]:
