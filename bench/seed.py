@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from service import commands
-from service.auth import Principal
+from service.principal import Principal
 from service.settings import Settings
 from service.store import EventStore
 from service.writer import Commit, UnitOfWork, Writer

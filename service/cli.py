@@ -12,7 +12,7 @@ import uvicorn
 
 from service import rebuild, sse
 from service.app import create_app
-from service.auth import TokenVerifier
+from service.edge.auth import TokenVerifier
 from service.sdk import runner
 from service.settings import ConfigError, Settings
 from service.store import EventStore

@@ -11,14 +11,15 @@ from typing import TYPE_CHECKING, Any
 from domain.job import Job
 from domain.states import JobState
 from projections import sql
-from service import batches, errors
+from service import batches
+from service.edge import api_errors as errors
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
     from uuid import UUID
 
-    from service.auth import Principal
+    from service.principal import Principal
     from service.writer import UnitOfWork
 
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from starlette.types import ASGIApp
 
-    from service.auth import TokenVerifier
+    from service.edge.auth import TokenVerifier
 
 _MAX_STEPS = 10_000
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from domain import retry
 from projections import documents, sql
-from service import errors
+from service.edge import api_errors as errors
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from projections import feed
-from service import errors
+from service.edge import api_errors as errors
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from prometheus_client import Gauge
 
     from projections.sqlite import ReadPool
-    from service.auth import Principal
+    from service.principal import Principal
 
 log = logging.getLogger("jobtrail.live")
 

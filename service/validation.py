@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from domain.job import PRIORITIES
-from service import bodies, errors
 from service.commands import JobSpec
+from service.edge import api_errors as errors
+from service.edge import bodies
 
 if TYPE_CHECKING:
     from service.settings import Limits

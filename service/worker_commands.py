@@ -19,12 +19,14 @@ from domain import errors as domain_errors
 from domain import retry
 from domain.states import JobState
 from projections import documents, sql
-from service import errors, leases
+from service import leases
+from service.edge import api_errors as errors
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from domain.job import Job
+    from service.settings import Settings
     from service.writer import UnitOfWork
 
 # Stateless (OS entropy): the global `random` state is not ours to move.
@@ -47,6 +49,13 @@ class LeaseState:
     job_id: uuid.UUID
     cancel_requested: bool
     lease_expires_at: datetime | None
+
+
+def retry_policy(settings: Settings) -> retry.RetryPolicy:
+    """The configured backoff before the next attempt: after a failure, or an expired lease."""
+    return retry.RetryPolicy(
+        base_seconds=settings.retry_base_seconds, cap_seconds=settings.retry_cap_seconds
+    )
 
 
 def claim(

@@ -25,7 +25,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 
 from domain.job import Job
-from service import errors
+from service.edge import api_errors as errors
 from service.ids import JobIds
 from service.store import ProjectionBatch
 

@@ -16,8 +16,8 @@ import uvicorn
 
 from service import sse
 from service.app import create_app
-from service.auth import TokenVerifier
-from service.runtime import Runtime
+from service.edge.auth import TokenVerifier
+from service.edge.runtime import Runtime
 from service.settings import Settings
 
 SECRET = "test-secret-" + "x" * 32

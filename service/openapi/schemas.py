@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service import bodies, params
+from service.edge import bodies, params
 
 JOB_STATUSES = ("pending", "running", "succeeded", "failed", "cancelled")
 PRIORITIES = ("low", "normal", "high")

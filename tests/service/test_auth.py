@@ -15,7 +15,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from starlette.requests import Request
 
-from service import auth, errors
+from service.edge import api_errors as errors
+from service.edge import auth
+from service.principal import Principal
 from service.settings import ConfigError, Settings
 from tests.support import wait_for
 
@@ -116,8 +118,8 @@ def test_scope_claim_is_space_separated(tmp_path: Path, scope: str, expected: se
 
 def test_admin_holds_every_scope_and_sees_every_owner() -> None:
     expires_at = datetime.now(UTC)
-    admin = auth.Principal(sub="root", scopes=frozenset({"admin"}), expires_at=expires_at)
-    user = auth.Principal(sub="bob", scopes=frozenset({"jobs:read"}), expires_at=expires_at)
+    admin = Principal(sub="root", scopes=frozenset({"admin"}), expires_at=expires_at)
+    user = Principal(sub="bob", scopes=frozenset({"jobs:read"}), expires_at=expires_at)
 
     assert admin.is_admin
     assert all(admin.has(scope) for scope in auth.SCOPES)

@@ -14,7 +14,7 @@ from schemathesis.core.result import Ok
 from domain import job as domain_job
 from domain import retry, states
 from projections import documents
-from service import errors
+from service.edge import api_errors as errors
 from service.openapi import schemas as openapi_schemas
 from service.openapi.document import document
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from service.auth import TokenVerifier
+from service.edge.auth import TokenVerifier
 from tests.support import make_settings, wait_for
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from service.auth import COOKIE_NAME
+from service.edge.auth import COOKIE_NAME
 from tests import sse_reader
 
 

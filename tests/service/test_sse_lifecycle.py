@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from service.auth import COOKIE_NAME
+from service.edge.auth import COOKIE_NAME
 from service.settings import Streams
 from tests import sse_reader, support, worker_steps
 from tests.support import LiveServer, make_settings, wait_for

@@ -6,12 +6,14 @@ import re
 import uuid
 from typing import TYPE_CHECKING
 
-from service import errors, validation
+from service import validation
+from service.edge import api_errors as errors
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from starlette.datastructures import QueryParams
+    from starlette.requests import Request
 
 
 class Params:
@@ -120,3 +122,11 @@ def _invalid(name: str, problem: str) -> errors.InvalidRequest:
     return errors.InvalidRequest(
         f"Invalid query parameter {name}: {problem}.", details={name: problem}
     )
+
+
+def path_job_id(request: Request) -> uuid.UUID:
+    """The `{job_id}` of the path; one that is not a UUID answers 404, like an unknown job."""
+    try:
+        return uuid.UUID(request.path_params["job_id"])
+    except ValueError:
+        raise errors.NotFound() from None

@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
-from domain import retry
 from projections import documents, sql
-from service import auth, bodies, errors, worker_commands, worker_validation
-from service.jobs_api import JSON, _document, _job_id
-from service.runtime import Runtime, runtime
+from service import worker_commands, worker_validation
+from service.edge import api_errors as errors
+from service.edge import auth, bodies, replies
+from service.edge.params import path_job_id
+from service.edge.runtime import Runtime, runtime
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -25,12 +26,6 @@ if TYPE_CHECKING:
     from service.writer import UnitOfWork
 
 SCOPE = "worker"
-
-
-def retry_policy(rt: Runtime) -> retry.RetryPolicy:
-    return retry.RetryPolicy(
-        base_seconds=rt.settings.retry_base_seconds, cap_seconds=rt.settings.retry_cap_seconds
-    )
 
 
 async def claim(request: Request) -> Response:
@@ -51,13 +46,13 @@ async def claim(request: Request) -> Response:
             claimed = committed.value
             if claimed is not None:
                 rt.metrics.claims.labels("claimed").inc()
-                document = await _document(rt, committed, claimed.job_id)
+                document = await replies.document(rt, committed, claimed.job_id)
                 lease = {
                     "token": claimed.token,
                     "expires_at": documents.format_time(claimed.expires_at),
                 }
                 body_text = f'{{"job":{document},"lease":{documents.dumps(lease)}}}'
-                return Response(body_text, media_type=JSON)
+                return Response(body_text, media_type=replies.JSON)
             left = deadline - time.monotonic()
             if left <= 0:
                 rt.metrics.claims.labels("empty").inc()
@@ -103,13 +98,13 @@ def _lease_token(request: Request) -> str:
 def _lease_answer(state: LeaseState) -> Response:
     expires = documents.format_time(state.lease_expires_at) if state.lease_expires_at else None
     answer = {"cancel_requested": state.cancel_requested, "lease_expires_at": expires}
-    return Response(documents.dumps(answer), media_type=JSON)
+    return Response(documents.dumps(answer), media_type=replies.JSON)
 
 
 async def heartbeat(request: Request) -> Response:
     rt = runtime(request)
     auth.authenticate(request, rt.verifier, SCOPE)
-    job_id, token = _job_id(request), _lease_token(request)
+    job_id, token = path_job_id(request), _lease_token(request)
     committed = await rt.writer.run(worker_commands.heartbeat(job_id, token))
     return _lease_answer(committed.value)
 
@@ -117,7 +112,7 @@ async def heartbeat(request: Request) -> Response:
 async def progress(request: Request) -> Response:
     rt = runtime(request)
     auth.authenticate(request, rt.verifier, SCOPE)
-    job_id, token = _job_id(request), _lease_token(request)
+    job_id, token = path_job_id(request), _lease_token(request)
     body, _ = await bodies.read_json(request, rt.settings.limits.body_bytes)
     fields = worker_validation.progress(body)
     committed = await rt.writer.run(worker_commands.progress(job_id, token, fields))
@@ -127,7 +122,7 @@ async def progress(request: Request) -> Response:
 async def logs(request: Request) -> Response:
     rt = runtime(request)
     auth.authenticate(request, rt.verifier, SCOPE)
-    job_id, token = _job_id(request), _lease_token(request)
+    job_id, token = path_job_id(request), _lease_token(request)
     body, size = await bodies.read_json(request, rt.settings.limits.body_bytes)
     entries = worker_validation.log_entries(body, rt.settings.limits, size)
     committed = await rt.writer.run(worker_commands.logs(job_id, token, entries))
@@ -137,7 +132,7 @@ async def logs(request: Request) -> Response:
 async def succeed(request: Request) -> Response:
     rt = runtime(request)
     auth.authenticate(request, rt.verifier, SCOPE)
-    job_id, token = _job_id(request), _lease_token(request)
+    job_id, token = path_job_id(request), _lease_token(request)
     body, size = await bodies.read_json(request, rt.settings.limits.body_bytes, optional=True)
     result, result_type = worker_validation.success(body, rt.settings.limits, size)
     command = worker_commands.succeed(job_id, token, result, result_type)
@@ -147,17 +142,19 @@ async def succeed(request: Request) -> Response:
 async def fail(request: Request) -> Response:
     rt = runtime(request)
     auth.authenticate(request, rt.verifier, SCOPE)
-    job_id, token = _job_id(request), _lease_token(request)
+    job_id, token = path_job_id(request), _lease_token(request)
     body, size = await bodies.read_json(request, rt.settings.limits.body_bytes, optional=True)
     error, retry_allowed = worker_validation.failure(body, rt.settings.limits, size)
-    command = worker_commands.fail(job_id, token, error, retry_allowed, retry_policy(rt))
+    command = worker_commands.fail(
+        job_id, token, error, retry_allowed, worker_commands.retry_policy(rt.settings)
+    )
     return await _final(rt, job_id, command)
 
 
 async def cancelled(request: Request) -> Response:
     rt = runtime(request)
     auth.authenticate(request, rt.verifier, SCOPE)
-    job_id, token = _job_id(request), _lease_token(request)
+    job_id, token = path_job_id(request), _lease_token(request)
     return await _final(rt, job_id, worker_commands.acknowledge_cancel(job_id, token))
 
 
@@ -165,7 +162,7 @@ async def _final(
     rt: Runtime, job_id: uuid.UUID, command: Callable[[UnitOfWork], uuid.UUID]
 ) -> Response:
     committed = await rt.writer.run(command)
-    return Response(await _document(rt, committed, job_id), media_type=JSON)
+    return Response(await replies.document(rt, committed, job_id), media_type=replies.JSON)
 
 
 JOB_ROUTES = {

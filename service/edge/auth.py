@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Self
 
@@ -13,8 +12,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from service import bodies, errors
 from service import settings as config
+from service.edge import api_errors as errors
+from service.edge import bodies
+from service.principal import Principal
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -45,25 +46,6 @@ _MESSAGES: tuple[tuple[type[jwt.InvalidTokenError], str], ...] = (
     (jwt.InvalidAudienceError, "The token's audience is not accepted."),
     (jwt.exceptions.InvalidSubjectError, "The token's 'sub' claim must be a non-empty string."),
 )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Principal:
-    sub: str
-    scopes: frozenset[str]
-    expires_at: datetime
-
-    @property
-    def is_admin(self) -> bool:
-        return "admin" in self.scopes
-
-    @property
-    def owner_filter(self) -> str | None:
-        """The owner whose jobs the caller sees, or None for every owner (admin)."""
-        return None if self.is_admin else self.sub
-
-    def has(self, scope: str) -> bool:
-        return self.is_admin or scope in self.scopes
 
 
 class TokenVerifier:

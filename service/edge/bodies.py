@@ -7,7 +7,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from service import errors
+from service.edge import api_errors as errors
 
 if TYPE_CHECKING:
     from starlette.requests import Request

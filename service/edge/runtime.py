@@ -14,9 +14,9 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
     from projections.sqlite import ReadPool
-    from service.auth import TokenVerifier
+    from service.edge.auth import TokenVerifier
+    from service.edge.metrics import Metrics
     from service.live import Hub
-    from service.metrics import Metrics
     from service.settings import Settings
     from service.store import EventStore
     from service.wakeup import ClaimSignal
@@ -35,7 +35,7 @@ class Runtime:
     metrics: Metrics
     store_limiter: anyio.CapacityLimiter
     hub: Hub
-    # Wakes long-polling claimers on commits (service/workers_api.py).
+    # Wakes long-polling claimers on commits (service/edge/routes/workers.py).
     claims: ClaimSignal | None = None
 
     async def in_thread(self, function: Callable[..., T], *args: Any) -> T:

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
-from service import auth, errors
-from service.runtime import runtime
+from service.edge import api_errors as errors
+from service.edge import auth
+from service.edge.runtime import runtime
 
 if TYPE_CHECKING:
     from starlette.requests import Request

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from starlette.responses import JSONResponse, Response
 
 from projections import sql
+from service.edge.runtime import runtime
 from service.openapi import document
-from service.runtime import runtime
 
 if TYPE_CHECKING:
     from starlette.requests import Request

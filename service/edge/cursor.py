@@ -7,7 +7,7 @@ import hashlib
 import json
 from typing import Any
 
-from service import errors
+from service.edge import api_errors as errors
 
 
 def encode(key: tuple[int, ...], *, sort: str, order: str, filters: str) -> str:

@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
 from domain.job import Job
 from domain.states import JobState
 from projections import documents, feed, jobs_view
-from service import auth, errors, live, sse
-from service.jobs_api import JSON, _job_id
-from service.params import MAX_INTEGER, Params
-from service.runtime import runtime
+from service import live, sse
+from service.edge import api_errors as errors
+from service.edge import auth, replies
+from service.edge.params import MAX_INTEGER, Params, path_job_id
+from service.edge.runtime import runtime
 
 if TYPE_CHECKING:
     import uuid
-    from collections.abc import Mapping
 
     from starlette.requests import Request
 
-    from service.auth import Principal
-    from service.runtime import Runtime
+    from service.edge.runtime import Runtime
+    from service.principal import Principal
 
 _PAGING = frozenset({"after", "limit", "stream", auth.QUERY_PARAMETER})
 _JOB_PARAMS = _PAGING
@@ -49,7 +49,7 @@ async def job_events(request: Request) -> Response:
     rt = runtime(request)
     streaming = _streaming(request)
     principal = auth.authenticate(request, rt.verifier, "jobs:read", browser=streaming)
-    job_id = _job_id(request)
+    job_id = path_job_id(request)
     params = Params(request.query_params, _JOB_PARAMS)
     after, limit = _page(params)
     if streaming:
@@ -74,7 +74,7 @@ async def job_events(request: Request) -> Response:
         "job_status": status,
         "finished": ended and not has_more,
     }
-    return _page_response([r.document for r in rows], tail)
+    return replies.page_response([r.document for r in rows], tail)
 
 
 async def all_events(request: Request) -> Response:
@@ -99,7 +99,7 @@ async def all_events(request: Request) -> Response:
     has_more = len(rows) > limit
     rows = rows[:limit]
     tail = {"next_after": rows[-1].id if rows else after, "has_more": has_more}
-    return _page_response([r.document for r in rows], tail)
+    return replies.page_response([r.document for r in rows], tail)
 
 
 def _page(params: Params) -> tuple[int, int]:
@@ -209,7 +209,3 @@ def _stream(
         send_timeout=config.send_timeout_seconds,
         retry_ms=config.retry_ms,
     )
-
-
-def _page_response(items: list[str], tail: Mapping[str, Any]) -> Response:
-    return Response(f'{{"items":[{",".join(items)}],{documents.dumps(tail)[1:]}', media_type=JSON)

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
 from domain.job import PRIORITIES
 from domain.states import JobState
 from projections import documents, feed, jobs_view
-from service import auth, bodies, commands, cursor, errors, validation
-from service.params import Params
-from service.runtime import Runtime, runtime
+from service import commands, validation
+from service.edge import api_errors as errors
+from service.edge import auth, bodies, cursor, replies
+from service.edge.params import Params, path_job_id
+from service.edge.runtime import runtime
 
 if TYPE_CHECKING:
     from starlette.requests import Request
 
-    from service.writer import Committed
+    from service.principal import Principal
 
-JSON = "application/json"
 _STATUSES = tuple(state.value for state in JobState)
 LIST_PARAMETERS = frozenset(
     {
@@ -57,17 +57,19 @@ async def create_job(request: Request) -> Response:
     )
     committed = await rt.writer.run(command)
     created = committed.value
-    document = await _document(rt, committed, created.job_id)
+    document = await replies.document(rt, committed, created.job_id)
     if created.replayed:
-        return Response(document, 200, {"Idempotent-Replayed": "true"}, media_type=JSON)
-    return Response(document, 201, {"Location": f"/api/v1/jobs/{created.job_id}"}, media_type=JSON)
+        return Response(document, 200, {"Idempotent-Replayed": "true"}, media_type=replies.JSON)
+    return Response(
+        document, 201, {"Location": f"/api/v1/jobs/{created.job_id}"}, media_type=replies.JSON
+    )
 
 
 async def list_jobs(request: Request) -> Response:
     rt = runtime(request)
     principal = auth.authenticate(request, rt.verifier, "jobs:read")
     params = Params(request.query_params, LIST_PARAMETERS)
-    query, digest = _job_query(params, principal)
+    query, digest = job_query(params, principal)
     async with rt.reads.connection() as conn:
         page = await jobs_view.list_jobs(conn, query)
     next_cursor = None
@@ -82,13 +84,13 @@ async def list_jobs(request: Request) -> Response:
         "next_cursor": next_cursor,
     }
     items = ",".join(row.document for row in page.items)
-    return Response(f'{{"items":[{items}],{documents.dumps(tail)[1:]}', media_type=JSON)
+    return Response(f'{{"items":[{items}],{documents.dumps(tail)[1:]}', media_type=replies.JSON)
 
 
 async def get_job(request: Request) -> Response:
     rt = runtime(request)
     principal = auth.authenticate(request, rt.verifier, "jobs:read")
-    job_id = _job_id(request)
+    job_id = path_job_id(request)
     params = Params(request.query_params, frozenset({"include", "as_of"}))
     include = params.many("include", allowed=("logs",))
     as_of = params.integer("as_of", None, 1)
@@ -113,75 +115,56 @@ async def get_job(request: Request) -> Response:
             logs = await feed.recent_logs(conn, row.id, up_to=position)
     if logs is not None:
         document = f'{document[:-1]},"logs":[{",".join(logs)}]}}'
-    return Response(document, media_type=JSON)
+    return Response(document, media_type=replies.JSON)
 
 
 async def patch_job(request: Request) -> Response:
     rt = runtime(request)
     principal = auth.authenticate(request, rt.verifier, "jobs:write")
-    job_id = _job_id(request)
+    job_id = path_job_id(request)
     body, size = await bodies.read_json(request, rt.settings.limits.body_bytes)
     changes = validation.patch(body, rt.settings.limits, size)
     committed = await rt.writer.run(commands.update_job(job_id, principal, changes))
-    return Response(await _document(rt, committed, job_id), media_type=JSON)
+    return Response(await replies.document(rt, committed, job_id), media_type=replies.JSON)
 
 
 async def cancel_job(request: Request) -> Response:
     rt = runtime(request)
     principal = auth.authenticate(request, rt.verifier, "jobs:write")
-    job_id = _job_id(request)
+    job_id = path_job_id(request)
     body, _ = await bodies.read_json(request, rt.settings.limits.body_bytes, optional=True)
     reason = validation.cancel_reason(body)
     committed = await rt.writer.run(commands.cancel_job(job_id, principal, reason))
-    return Response(await _document(rt, committed, job_id), media_type=JSON)
+    return Response(await replies.document(rt, committed, job_id), media_type=replies.JSON)
 
 
 async def cancel_newest(request: Request) -> Response:
     rt = runtime(request)
     principal = auth.authenticate(request, rt.verifier, "jobs:write")
     committed = await rt.writer.run(commands.cancel_newest(principal))
-    document = await _document(rt, committed, committed.value)
-    return Response(f'{{"job":{document}}}', media_type=JSON)
+    document = await replies.document(rt, committed, committed.value)
+    return Response(f'{{"job":{document}}}', media_type=replies.JSON)
 
 
 async def replay_job(request: Request) -> Response:
     rt = runtime(request)
     principal = auth.authenticate(request, rt.verifier, "jobs:write")
-    job_id = _job_id(request)
+    job_id = path_job_id(request)
     committed = await rt.writer.run(commands.replay_job(job_id, principal))
     new_id = committed.value.job_id
-    document = await _document(rt, committed, new_id)
-    return Response(document, 201, {"Location": f"/api/v1/jobs/{new_id}"}, media_type=JSON)
+    document = await replies.document(rt, committed, new_id)
+    return Response(document, 201, {"Location": f"/api/v1/jobs/{new_id}"}, media_type=replies.JSON)
 
 
 async def delete_job(request: Request) -> Response:
     rt = runtime(request)
     principal = auth.authenticate(request, rt.verifier, "jobs:write")
-    job_id = _job_id(request)
+    job_id = path_job_id(request)
     await rt.writer.run(commands.delete_job(job_id, principal))
     return Response(status_code=204)
 
 
-def _job_id(request: Request) -> uuid.UUID:
-    try:
-        return uuid.UUID(request.path_params["job_id"])
-    except ValueError:
-        raise errors.NotFound() from None
-
-
-async def _document(rt: Runtime, committed: Committed[Any], job_id: uuid.UUID) -> str:
-    """The job as the command left it; from the read model when the command changed nothing."""
-    document = committed.documents.get(job_id)
-    if document is not None:
-        return document
-    async with rt.reads.connection() as conn:
-        row = await jobs_view.get(conn, str(job_id), None)
-    if row is None:
-        raise errors.NotFound()
-    return row.document
-
-
-def _job_query(params: Params, principal: auth.Principal) -> tuple[jobs_view.JobQuery, str]:
+def job_query(params: Params, principal: Principal) -> tuple[jobs_view.JobQuery, str]:
     if params.has("offset") and params.has("cursor"):
         raise errors.InvalidRequest(
             "Give either offset or cursor, not both.",
