@@ -17,8 +17,8 @@ from typing import Any
 from service import commands
 from service.principal import Principal
 from service.settings import Settings
-from service.store import EventStore
-from service.writer import Commit, UnitOfWork, Writer
+from service.store.sqlite import EventStore
+from service.store.writer import Commit, UnitOfWork, Writer
 
 MEASURED_OWNER = "alice"
 OTHER_OWNERS = tuple(f"tenant-{i}" for i in range(1, 10))

@@ -13,15 +13,16 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from projections.sqlite import ReadPool
-from service import batches, demo, leases, live, rebuild, worker_commands
+from service import batches, demo, leases, live, worker_commands
 from service.edge import api_errors, routing
 from service.edge.auth import TokenVerifier
 from service.edge.metrics import Metrics, MetricsMiddleware
 from service.edge.runtime import Runtime
 from service.settings import Settings
-from service.store import EventStore
+from service.store import rebuild
+from service.store.sqlite import EventStore
+from service.store.writer import Commit, Writer
 from service.wakeup import ClaimSignal
-from service.writer import Commit, Writer
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

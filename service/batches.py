@@ -16,7 +16,7 @@ from projections import sql
 
 if TYPE_CHECKING:
     from domain.job import Job
-    from service.writer import UnitOfWork
+    from service.store.writer import UnitOfWork
 
 
 def follow(uow: UnitOfWork) -> None:

@@ -10,12 +10,13 @@ import sys
 import click
 import uvicorn
 
-from service import rebuild, sse
+from service import sse
 from service.app import create_app
 from service.edge.auth import TokenVerifier
 from service.sdk import runner
 from service.settings import ConfigError, Settings
-from service.store import EventStore
+from service.store import rebuild
+from service.store.sqlite import EventStore
 
 
 @click.group()

@@ -1,5 +1,5 @@
 """The application's commands: each loads jobs in a unit of work, applies a domain command,
-and returns what the route needs. They run in the writer thread (service/writer.py).
+and returns what the route needs. They run in the writer thread (service/store/writer.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from service.principal import Principal
-    from service.writer import UnitOfWork
+    from service.store.writer import UnitOfWork
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

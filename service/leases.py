@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from projections.sqlite import ReadPool
-    from service.writer import UnitOfWork, Writer
+    from service.store.writer import UnitOfWork, Writer
 
 # Stateless (OS entropy): the global `random` state is not ours to move.
 _JITTER = random.SystemRandom()

@@ -6,7 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from service.writer import Commit
+    from service.store.writer import Commit
 
 
 class ClaimSignal:

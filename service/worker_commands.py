@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from domain.job import Job
     from service.settings import Settings
-    from service.writer import UnitOfWork
+    from service.store.writer import UnitOfWork
 
 # Stateless (OS entropy): the global `random` state is not ours to move.
 _JITTER = random.SystemRandom()

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from service.edge.runtime import Runtime
-    from service.writer import Committed
+    from service.store.writer import Committed
 
 JSON = "application/json"
 

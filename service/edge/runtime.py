@@ -18,9 +18,9 @@ if TYPE_CHECKING:
     from service.edge.metrics import Metrics
     from service.live import Hub
     from service.settings import Settings
-    from service.store import EventStore
+    from service.store.sqlite import EventStore
+    from service.store.writer import Writer
     from service.wakeup import ClaimSignal
-    from service.writer import Writer
 
 T = TypeVar("T")
 

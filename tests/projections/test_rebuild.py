@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import pytest
 from click.testing import CliRunner
 
-from service import rebuild
 from service.cli import main
-from service.store import EventStore
+from service.store import rebuild
+from service.store.sqlite import EventStore
 from tests import read_models, worker_steps
 from tests.support import SECRET, LiveServer, make_settings
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from service import rebuild
+from service.store import rebuild
 from tests.support import LiveServer, call, claim
 from tests.support import create_for_worker as create
 

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 
 from domain import errors as domain_errors
-from service import rebuild
 from service.settings import Settings
-from service.store import EventStore
+from service.store import rebuild
+from service.store.sqlite import EventStore
 from tests import read_models, worker_steps
 from tests.support import SECRET, LiveServer, make_settings, wait_for
 from tests.support import create as _create

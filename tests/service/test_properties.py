@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from domain import errors as domain_errors
 from domain.job import LOG_LEVELS
 from projections import documents
-from service import rebuild
+from service.store import rebuild
 from tests import worker_steps
 from tests.support import LiveServer, make_settings
 

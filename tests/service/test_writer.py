@@ -11,8 +11,8 @@ import pytest
 from domain import errors as domain_errors
 from service import commands
 from service.settings import Settings
-from service.store import EventStore
-from service.writer import Writer
+from service.store.sqlite import EventStore
+from service.store.writer import Writer
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
     from starlette.requests import Request
 
+    from service.store.writer import UnitOfWork
     from service.worker_commands import LeaseState
-    from service.writer import UnitOfWork
 
 SCOPE = "worker"
 

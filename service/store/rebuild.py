@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from eventsourcing.persistence import Notification
 
-    from service.store import EventStore
+    from service.store.sqlite import EventStore
 
 _CHUNK = 1000
 _STATES_KEPT = 10_000

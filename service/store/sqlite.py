@@ -21,7 +21,7 @@ from eventsourcing.sqlite import (
 
 from domain.job import Job
 from projections import projector, sql
-from service import transcoding
+from service.store import transcoding
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

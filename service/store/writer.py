@@ -26,15 +26,15 @@ from eventsourcing.persistence import IntegrityError, InterfaceError, Operationa
 
 from domain.job import Job
 from service.edge import api_errors as errors
-from service.ids import JobIds
-from service.store import ProjectionBatch
+from service.store.ids import JobIds
+from service.store.sqlite import ProjectionBatch
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from eventsourcing.domain import Snapshot
 
-    from service.store import EventStore
+    from service.store.sqlite import EventStore
 
 T = TypeVar("T")
 log = logging.getLogger("jobtrail.writer")
