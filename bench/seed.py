@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from service import commands
+from service.jobs import commands
 from service.principal import Principal
 from service.settings import Settings
 from service.store.sqlite import EventStore

@@ -13,16 +13,20 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from projections.sqlite import ReadPool
-from service import batches, demo, leases, live, worker_commands
+from service import demo
 from service.edge import api_errors, routing
 from service.edge.auth import TokenVerifier
 from service.edge.metrics import Metrics, MetricsMiddleware
 from service.edge.runtime import Runtime
+from service.jobs import batches
 from service.settings import Settings
 from service.store import rebuild
 from service.store.sqlite import EventStore
 from service.store.writer import Commit, Writer
-from service.wakeup import ClaimSignal
+from service.streams import hub as live
+from service.workers import commands as worker_commands
+from service.workers import leases
+from service.workers.wakeup import ClaimSignal
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -10,13 +10,13 @@ import sys
 import click
 import uvicorn
 
-from service import sse
 from service.app import create_app
 from service.edge.auth import TokenVerifier
 from service.sdk import runner
 from service.settings import ConfigError, Settings
 from service.store import rebuild
 from service.store.sqlite import EventStore
+from service.streams import sse
 
 
 @click.group()

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from domain.job import PRIORITIES
-from service.commands import JobSpec
 from service.edge import api_errors as errors
 from service.edge import bodies
+from service.jobs.commands import JobSpec
 
 if TYPE_CHECKING:
     from service.settings import Limits

@@ -14,11 +14,11 @@ from typing import Any
 import httpx
 import uvicorn
 
-from service import sse
 from service.app import create_app
 from service.edge.auth import TokenVerifier
 from service.edge.runtime import Runtime
 from service.settings import Settings
+from service.streams import sse
 
 SECRET = "test-secret-" + "x" * 32
 

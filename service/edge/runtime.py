@@ -16,11 +16,11 @@ if TYPE_CHECKING:
     from projections.sqlite import ReadPool
     from service.edge.auth import TokenVerifier
     from service.edge.metrics import Metrics
-    from service.live import Hub
     from service.settings import Settings
     from service.store.sqlite import EventStore
     from service.store.writer import Writer
-    from service.wakeup import ClaimSignal
+    from service.streams.hub import Hub
+    from service.workers.wakeup import ClaimSignal
 
 T = TypeVar("T")
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from domain import errors as domain_errors
-from service import commands
+from service.jobs import commands
 from service.settings import Settings
 from service.store.sqlite import EventStore
 from service.store.writer import Writer

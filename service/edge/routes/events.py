@@ -9,11 +9,12 @@ from starlette.responses import Response
 from domain.job import Job
 from domain.states import JobState
 from projections import documents, feed, jobs_view
-from service import live, sse
 from service.edge import api_errors as errors
 from service.edge import auth, replies
 from service.edge.params import MAX_INTEGER, Params, path_job_id
 from service.edge.runtime import runtime
+from service.streams import hub as live
+from service.streams import sse
 
 if TYPE_CHECKING:
     import uuid

@@ -9,11 +9,12 @@ from starlette.responses import Response
 from domain.job import PRIORITIES
 from domain.states import JobState
 from projections import documents, feed, jobs_view
-from service import commands, validation
+from service import validation
 from service.edge import api_errors as errors
 from service.edge import auth, bodies, cursor, replies
 from service.edge.params import Params, path_job_id
 from service.edge.runtime import runtime
+from service.jobs import commands
 
 if TYPE_CHECKING:
     from starlette.requests import Request

@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import Response
 
 from projections import documents, sql
-from service import worker_commands, worker_validation
+from service import worker_validation
 from service.edge import api_errors as errors
 from service.edge import auth, bodies, replies
 from service.edge.params import path_job_id
 from service.edge.runtime import Runtime, runtime
+from service.workers import commands as worker_commands
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
     from service.store.writer import UnitOfWork
-    from service.worker_commands import LeaseState
+    from service.workers.commands import LeaseState
 
 SCOPE = "worker"
 

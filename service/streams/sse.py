@@ -23,7 +23,7 @@ import anyio
 import uvicorn
 from starlette.responses import Response
 
-from service import live
+from service.streams import hub as live
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from domain.job import Job
 from domain.states import JobState
 from projections import sql
-from service import batches
 from service.edge import api_errors as errors
+from service.jobs import batches
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -19,8 +19,8 @@ from domain import errors as domain_errors
 from domain import retry
 from domain.states import JobState
 from projections import documents, sql
-from service import leases
 from service.edge import api_errors as errors
+from service.workers import leases
 
 if TYPE_CHECKING:
     from collections.abc import Callable
