@@ -6,7 +6,7 @@ import re
 import uuid
 from typing import TYPE_CHECKING
 
-from service import validation
+from service.contract import jobs as validation
 from service.edge import api_errors as errors
 
 if TYPE_CHECKING:

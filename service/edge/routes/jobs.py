@@ -9,7 +9,7 @@ from starlette.responses import Response
 from domain.job import PRIORITIES
 from domain.states import JobState
 from projections import documents, feed, jobs_view
-from service import validation
+from service.contract import jobs as validation
 from service.edge import api_errors as errors
 from service.edge import auth, bodies, cursor, replies
 from service.edge.params import Params, path_job_id

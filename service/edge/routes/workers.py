@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import Response
 
 from projections import documents, sql
-from service import worker_validation
+from service.contract import workers as worker_validation
 from service.edge import api_errors as errors
 from service.edge import auth, bodies, replies
 from service.edge.params import path_job_id

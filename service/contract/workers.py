@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from domain.job import LOG_LEVELS, PROGRESS_FIELDS
+from service.contract.jobs import MAX_NAME, TYPE_PATTERN, _check_size, _is_int, _Problems
 from service.edge import api_errors as errors
-from service.validation import MAX_NAME, TYPE_PATTERN, _check_size, _is_int, _Problems
 
 if TYPE_CHECKING:
     from service.settings import Limits
