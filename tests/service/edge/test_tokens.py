@@ -1,3 +1,5 @@
+"""Tokens: claims, scopes, signatures, public keys, issuer and audience, the shared secret."""
+
 from __future__ import annotations
 
 import base64
@@ -13,25 +15,20 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from starlette.requests import Request
 
 from service.edge import api_errors as errors
 from service.edge import auth
 from service.principal import Principal
 from service.settings import ConfigError, Settings
-from tests.support import wait_for
+from tests.service.edge.verifiers import SECRET, make_verifier
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-SECRET = "s" * 32
+
 OTHER_SECRET = "o" * 32
 ISSUER = "https://id.example.com/"
 AUDIENCE = "jobtrail"
-
-
-def _verifier(tmp_path: Path, **settings: Any) -> auth.TokenVerifier:
-    return auth.TokenVerifier.from_settings(Settings(data_dir=tmp_path, **settings))
 
 
 def _claims(**overrides: Any) -> dict[str, Any]:
@@ -63,24 +60,11 @@ def _public_pem(tmp_path: Path, private_key: Any) -> Path:
     return path
 
 
-def _request(
-    authorization: str | None = None, *, cookie: str | None = None, query: str | None = None
-) -> Request:
-    headers = []
-    if authorization is not None:
-        headers.append((b"authorization", authorization.encode()))
-    if cookie is not None:
-        headers.append((b"cookie", f"{auth.COOKIE_NAME}={cookie}".encode()))
-    query_string = f"{auth.QUERY_PARAMETER}={query}".encode() if query is not None else b""
-    scope = {"type": "http", "method": "GET", "path": "/", "headers": headers}
-    return Request({**scope, "query_string": query_string})
-
-
 # Tokens and claims
 
 
 def test_issued_token_round_trips(tmp_path: Path) -> None:
-    verifier = _verifier(tmp_path, jwt_secret=SECRET)
+    verifier = make_verifier(tmp_path, jwt_secret=SECRET)
     before = int(time.time())
 
     principal = verifier.verify(verifier.issue("alice", ["jobs:read", "worker"], 60))
@@ -94,7 +78,7 @@ def test_issued_token_round_trips(tmp_path: Path) -> None:
 def test_token_without_scope_claim_reads_and_writes(tmp_path: Path) -> None:
     token = jwt.encode(_claims(), SECRET, algorithm="HS256")
 
-    principal = _verifier(tmp_path, jwt_secret=SECRET).verify(token)
+    principal = make_verifier(tmp_path, jwt_secret=SECRET).verify(token)
 
     assert principal.scopes == {"jobs:read", "jobs:write"}
     assert not principal.has("worker")
@@ -113,7 +97,7 @@ def test_token_without_scope_claim_reads_and_writes(tmp_path: Path) -> None:
 def test_scope_claim_is_space_separated(tmp_path: Path, scope: str, expected: set[str]) -> None:
     token = jwt.encode(_claims(scope=scope), SECRET, algorithm="HS256")
 
-    assert _verifier(tmp_path, jwt_secret=SECRET).verify(token).scopes == expected
+    assert make_verifier(tmp_path, jwt_secret=SECRET).verify(token).scopes == expected
 
 
 def test_admin_holds_every_scope_and_sees_every_owner() -> None:
@@ -167,7 +151,7 @@ def test_invalid_tokens_are_unauthorized(tmp_path: Path, make_token: Any, messag
     token = make_token()
 
     with pytest.raises(errors.Unauthorized) as caught:
-        _verifier(tmp_path, jwt_secret=SECRET).verify(token)
+        make_verifier(tmp_path, jwt_secret=SECRET).verify(token)
 
     assert message in caught.value.message
     assert caught.value.status == 401
@@ -190,7 +174,7 @@ def test_public_key_verifies_tokens_of_its_algorithm(
     tmp_path: Path, make_key: Any, algorithm: str
 ) -> None:
     private_key = make_key()
-    verifier = _verifier(tmp_path, jwt_public_key=_public_pem(tmp_path, private_key))
+    verifier = make_verifier(tmp_path, jwt_public_key=_public_pem(tmp_path, private_key))
     token = jwt.encode(_claims(scope="worker"), private_key, algorithm=algorithm)
 
     principal = verifier.verify(token)
@@ -205,7 +189,7 @@ def test_public_key_verifies_tokens_of_its_algorithm(
 def test_public_key_verifier_rejects_hs256_tokens(tmp_path: Path) -> None:
     private_key = rsa.generate_private_key(65537, 2048)
     pem_path = _public_pem(tmp_path, private_key)
-    verifier = _verifier(tmp_path, jwt_public_key=pem_path)
+    verifier = make_verifier(tmp_path, jwt_public_key=pem_path)
     # Algorithm confusion: an HMAC keyed with the public key, which anyone may read.
     confused = _forge({"alg": "HS256", "typ": "JWT"}, _claims(), pem_path.read_bytes())
     shared = _hs256(_claims(), Settings(data_dir=tmp_path).signing_secret())
@@ -217,7 +201,7 @@ def test_public_key_verifier_rejects_hs256_tokens(tmp_path: Path) -> None:
 
 def test_es256_verifier_rejects_rs256_tokens(tmp_path: Path) -> None:
     ec_key = ec.generate_private_key(ec.SECP256R1())
-    verifier = _verifier(tmp_path, jwt_public_key=_public_pem(tmp_path, ec_key))
+    verifier = make_verifier(tmp_path, jwt_public_key=_public_pem(tmp_path, ec_key))
     token = jwt.encode(_claims(), rsa.generate_private_key(65537, 2048), algorithm="RS256")
 
     with pytest.raises(errors.Unauthorized, match="algorithm"):
@@ -264,7 +248,7 @@ def test_unusable_public_key_is_a_config_error(tmp_path: Path, write: Any, messa
     path = write(tmp_path)
 
     with pytest.raises(ConfigError, match=message):
-        _verifier(tmp_path, jwt_public_key=path)
+        make_verifier(tmp_path, jwt_public_key=path)
 
 
 # Issuer and audience
@@ -288,7 +272,7 @@ def test_unusable_public_key_is_a_config_error(tmp_path: Path, write: Any, messa
 def test_issuer_and_audience_are_enforced_only_when_configured(
     tmp_path: Path, configured: dict[str, str], claims: dict[str, Any], accepted: bool
 ) -> None:
-    verifier = _verifier(tmp_path, jwt_secret=SECRET, **configured)
+    verifier = make_verifier(tmp_path, jwt_secret=SECRET, **configured)
     token = _hs256(_claims(**claims))
 
     if accepted:
@@ -299,7 +283,7 @@ def test_issuer_and_audience_are_enforced_only_when_configured(
 
 
 def test_issued_token_carries_configured_issuer_and_audience(tmp_path: Path) -> None:
-    verifier = _verifier(tmp_path, jwt_secret=SECRET, jwt_issuer=ISSUER, jwt_audience=AUDIENCE)
+    verifier = make_verifier(tmp_path, jwt_secret=SECRET, jwt_issuer=ISSUER, jwt_audience=AUDIENCE)
 
     token = verifier.issue("alice", auth.SCOPES, 60)
 
@@ -322,7 +306,7 @@ def test_issue_rejects_bad_arguments(
     tmp_path: Path, sub: str, scopes: list[str], ttl_seconds: int
 ) -> None:
     with pytest.raises(ValueError):
-        _verifier(tmp_path, jwt_secret=SECRET).issue(sub, scopes, ttl_seconds)
+        make_verifier(tmp_path, jwt_secret=SECRET).issue(sub, scopes, ttl_seconds)
 
 
 # The shared secret
@@ -338,11 +322,11 @@ def test_generated_secret_is_created_once_and_reused(tmp_path: Path) -> None:
     assert Settings(data_dir=tmp_path).signing_secret() == secret
     assert len(secret.encode()) >= 32
     assert stat.S_IMODE((tmp_path / "jwt-secret").stat().st_mode) == 0o600
-    assert _verifier(tmp_path).verify(token).sub == "alice"
+    assert make_verifier(tmp_path).verify(token).sub == "alice"
 
 
 def test_configured_secret_is_used_and_nothing_is_generated(tmp_path: Path) -> None:
-    token = _verifier(tmp_path, jwt_secret=SECRET).issue("alice")
+    token = make_verifier(tmp_path, jwt_secret=SECRET).issue("alice")
 
     assert jwt.decode(token, SECRET, algorithms=["HS256"])["sub"] == "alice"
     assert not (tmp_path / "jwt-secret").exists()
@@ -350,154 +334,4 @@ def test_configured_secret_is_used_and_nothing_is_generated(tmp_path: Path) -> N
 
 def test_short_secret_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="at least 32 bytes"):
-        _verifier(tmp_path, jwt_secret="hunter2")
-
-
-# authenticate(): where the token comes from
-
-
-@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
-def test_bearer_header_authenticates(tmp_path: Path, scheme: str) -> None:
-    verifier = _verifier(tmp_path, jwt_secret=SECRET)
-    request = _request(f"{scheme} {verifier.issue('alice', ['jobs:read'], 60)}")
-
-    principal = auth.authenticate(request, verifier, "jobs:read")
-
-    assert principal.sub == "alice"
-
-
-def test_no_header_means_no_bearer_token() -> None:
-    assert auth.bearer_token(_request()) is None
-
-
-@pytest.mark.parametrize(
-    "header",
-    [
-        pytest.param("Basic YWxpY2U6cHc=", id="basic"),
-        pytest.param("Bearer", id="no-token"),
-        pytest.param("Bearer ", id="blank-token"),
-        pytest.param("Bearer a b", id="two-tokens"),
-        pytest.param("Token abc", id="other-scheme"),
-        pytest.param("", id="empty"),
-    ],
-)
-def test_malformed_authorization_header_is_unauthorized(tmp_path: Path, header: str) -> None:
-    verifier = _verifier(tmp_path, jwt_secret=SECRET)
-
-    with pytest.raises(errors.Unauthorized, match="Bearer <token>") as caught:
-        auth.authenticate(_request(header), verifier, "jobs:read")
-
-    assert caught.value.headers["WWW-Authenticate"] == "Bearer"
-
-
-@pytest.mark.parametrize("browser", [pytest.param(False, id="api"), pytest.param(True, id="sse")])
-def test_missing_token_is_unauthorized(tmp_path: Path, browser: bool) -> None:
-    verifier = _verifier(tmp_path, jwt_secret=SECRET)
-
-    with pytest.raises(errors.Unauthorized) as caught:
-        auth.authenticate(_request(), verifier, "jobs:read", browser=browser)
-
-    assert caught.value.headers == {"WWW-Authenticate": "Bearer"}
-
-
-@pytest.mark.parametrize("source", ["cookie", "query"])
-@pytest.mark.parametrize(
-    "browser", [pytest.param(True, id="browser"), pytest.param(False, id="not-browser")]
-)
-def test_cookie_and_query_tokens_count_only_for_browser_routes(
-    tmp_path: Path, source: str, browser: bool
-) -> None:
-    verifier = _verifier(tmp_path, jwt_secret=SECRET)
-    request = _request(**{source: verifier.issue("alice", ["jobs:read"], 60)})
-
-    if browser:
-        assert auth.authenticate(request, verifier, "jobs:read", browser=True).sub == "alice"
-    else:
-        with pytest.raises(errors.Unauthorized):
-            auth.authenticate(request, verifier, "jobs:read")
-
-
-@pytest.mark.parametrize(
-    ("header", "cookie", "query", "expected"),
-    [
-        pytest.param("alice", "bob", "carol", "alice", id="header-beats-cookie-and-query"),
-        pytest.param(None, "bob", "carol", "bob", id="cookie-beats-query"),
-        pytest.param(None, None, "carol", "carol", id="query-last"),
-    ],
-)
-def test_header_wins_then_cookie_then_query(
-    tmp_path: Path, header: str | None, cookie: str | None, query: str | None, expected: str
-) -> None:
-    verifier = _verifier(tmp_path, jwt_secret=SECRET)
-
-    def token(sub: str | None) -> str | None:
-        return None if sub is None else verifier.issue(sub, ["jobs:read"], 60)
-
-    request = _request(
-        None if header is None else f"Bearer {token(header)}",
-        cookie=token(cookie),
-        query=token(query),
-    )
-
-    assert auth.authenticate(request, verifier, "jobs:read", browser=True).sub == expected
-
-
-def test_invalid_header_token_does_not_fall_back_to_cookie(tmp_path: Path) -> None:
-    verifier = _verifier(tmp_path, jwt_secret=SECRET)
-    request = _request("Bearer not-a-jwt", cookie=verifier.issue("alice", ["jobs:read"], 60))
-
-    with pytest.raises(errors.Unauthorized, match="not valid"):
-        auth.authenticate(request, verifier, "jobs:read", browser=True)
-
-
-def test_missing_scope_is_forbidden(tmp_path: Path) -> None:
-    verifier = _verifier(tmp_path, jwt_secret=SECRET)
-    request = _request(f"Bearer {verifier.issue('alice', ['jobs:read'], 60)}")
-
-    with pytest.raises(errors.Forbidden, match="'worker'") as caught:
-        auth.authenticate(request, verifier, "worker")
-
-    assert caught.value.status == 403
-
-
-@pytest.mark.parametrize("scope", auth.SCOPES)
-def test_admin_passes_every_scope_check(tmp_path: Path, scope: str) -> None:
-    verifier = _verifier(tmp_path, jwt_secret=SECRET)
-    request = _request(f"Bearer {verifier.issue('root', ['admin'], 60)}")
-
-    assert auth.authenticate(request, verifier, scope).owner_filter is None
-
-
-def test_unknown_scope_is_a_programming_error(tmp_path: Path) -> None:
-    verifier = _verifier(tmp_path, jwt_secret=SECRET)
-    request = _request(f"Bearer {verifier.issue('alice')}")
-
-    with pytest.raises(ValueError, match="jobs:delete"):
-        auth.authenticate(request, verifier, "jobs:delete")
-
-
-def test_a_verified_token_is_refused_once_it_expires(tmp_path: Path) -> None:
-    verifier = _verifier(tmp_path)
-    token = verifier.issue("alice", ["jobs:read"], ttl_seconds=1)
-    assert verifier.verify(token).sub == "alice"
-    assert verifier.verify(token).sub == "alice"  # remembered: not checked again
-
-    def refused() -> bool:
-        try:
-            verifier.verify(token)
-        except errors.Unauthorized:
-            return True
-        return False
-
-    wait_for(refused, timeout=5)
-
-
-def test_a_remembered_token_does_not_vouch_for_a_tampered_copy(tmp_path: Path) -> None:
-    verifier = _verifier(tmp_path)
-    token = verifier.issue("alice", ["jobs:read"], 600)
-    verifier.verify(token)
-    header, _, signature = token.split(".")
-    forged_claims = {"sub": "alice", "scope": "admin", "exp": int(time.time()) + 600}
-    forged_body = base64.urlsafe_b64encode(json.dumps(forged_claims).encode()).rstrip(b"=")
-    with pytest.raises(errors.Unauthorized):
-        verifier.verify(f"{header}.{forged_body.decode()}.{signature}")
+        make_verifier(tmp_path, jwt_secret="hunter2")

@@ -15,7 +15,7 @@ import pytest
 from service.sdk.client import JobsClient, LeaseLostError
 from service.sdk.worker import Worker
 from service.settings import Settings
-from tests.service import sdk_handlers
+from tests.service.sdk import handlers as sdk_handlers
 from tests.support import LiveServer, make_settings, wait_for
 from tests.support import create_for_worker as create
 
@@ -127,10 +127,10 @@ async def test_client_maps_a_lost_lease_to_its_error(
 
 def spawn_worker(server: LiveServer, *extra: str) -> subprocess.Popen[bytes]:
     command = [
-        JOBTRAIL, "worker", "--handlers", "tests.service.sdk_handlers:HANDLERS",
+        JOBTRAIL, "worker", "--handlers", "tests.service.sdk.handlers:HANDLERS",
         "--url", server.url, "--token", server.token("proc", "worker"), *extra,
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[3])}
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
