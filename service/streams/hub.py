@@ -7,7 +7,7 @@ The tailer is woken at once by commits of this process (`Writer.on_commit` →
 picks up writes of other processes. PostgreSQL's LISTEN/NOTIFY will call `wake()` the same way.
 
 Buffers are bounded: a subscriber that falls `limit` frames behind loses its buffer and is
-flagged `behind`; its stream then catches up from the store (service/sse.py) instead of
+flagged `behind`; its stream then catches up from the store (service/streams/sse.py) instead of
 slowing the tailer or growing memory.
 """
 
