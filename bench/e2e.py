@@ -19,8 +19,8 @@ import httpx
 
 from bench import servers
 from bench.report import Summary, ms, percentile, rate, ratio, say, table
-from service.client import Claim, JobsClient
-from service.worker import JobContext, Worker
+from service.sdk.client import Claim, JobsClient
+from service.sdk.worker import JobContext, Worker
 
 OWNER = "bench-e2e"
 WORKERS = 16

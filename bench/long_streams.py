@@ -26,7 +26,7 @@ from bench.loadgen import Connection, build_request
 from bench.report import Summary, ms, percentile, rate, ratio, say, table
 from projections import feed, jobs_view
 from service.settings import Settings
-from service.store import EventStore
+from service.store.sqlite import EventStore
 
 _WARMUP = 30
 _RESTARTS = 10

@@ -18,9 +18,9 @@ from starlette.datastructures import QueryParams
 
 from bench.report import percentile
 from projections import jobs_view
-from service import jobs_api
-from service.auth import Principal
-from service.params import Params
+from service.edge.params import Params
+from service.edge.routes import jobs as jobs_api
+from service.principal import Principal
 
 
 class _Result:
@@ -73,7 +73,7 @@ def _query(query_string: str, owner: str) -> jobs_view.JobQuery:
     allowed = getattr(jobs_api, "LIST_PARAMETERS", None)
     raw = QueryParams(query_string)
     params = Params(raw) if allowed is None else Params(raw, allowed)  # type: ignore[call-arg]
-    query, _ = jobs_api._job_query(params, principal)
+    query, _ = jobs_api.job_query(params, principal)
     return query
 
 

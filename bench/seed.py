@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from service import commands
-from service.auth import Principal
+from service.jobs import commands
+from service.principal import Principal
 from service.settings import Settings
-from service.store import EventStore
-from service.writer import Commit, UnitOfWork, Writer
+from service.store.sqlite import EventStore
+from service.store.writer import Commit, UnitOfWork, Writer
 
 MEASURED_OWNER = "alice"
 OTHER_OWNERS = tuple(f"tenant-{i}" for i in range(1, 10))

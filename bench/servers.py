@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from service.auth import TokenVerifier
+from service.edge.auth import TokenVerifier
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

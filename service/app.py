@@ -1,4 +1,5 @@
-"""`create_app(settings)`: the routes, and a lifespan that opens the store and read models."""
+"""`create_app(settings)`: the composition root. The routes (service/edge/routing.py), and a
+lifespan that opens the store and read models and wires the writer, hub, reaper and demo."""
 
 from __future__ import annotations
 
@@ -10,85 +11,27 @@ from typing import TYPE_CHECKING
 import anyio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Route
 
 from projections.sqlite import ReadPool
-from service import (
-    batches,
-    demo,
-    errors,
-    events_api,
-    jobs_api,
-    leases,
-    live,
-    ops,
-    rebuild,
-    session_api,
-    workers_api,
-)
-from service.auth import TokenVerifier
-from service.metrics import Metrics, MetricsMiddleware
-from service.runtime import Runtime
+from service import demo
+from service.edge import api_errors, routing
+from service.edge.auth import TokenVerifier
+from service.edge.metrics import Metrics, MetricsMiddleware
+from service.edge.runtime import Runtime
+from service.jobs import batches
 from service.settings import Settings
-from service.store import EventStore
-from service.wakeup import ClaimSignal
-from service.writer import Commit, Writer
+from service.store import rebuild
+from service.store.sqlite import EventStore
+from service.store.writer import Commit, Writer
+from service.streams import hub as live
+from service.workers import commands as worker_commands
+from service.workers import leases
+from service.workers.wakeup import ClaimSignal
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
-
-    from starlette.requests import Request
-    from starlette.responses import Response
-
-    Endpoint = Callable[[Request], Awaitable[Response]]
+    from collections.abc import AsyncIterator
 
 log = logging.getLogger("jobtrail")
-
-
-def routes() -> list[Route]:
-    return [
-        _route("/api/v1/jobs", POST=jobs_api.create_job, GET=jobs_api.list_jobs),
-        _route(
-            "/api/v1/jobs/{job_id}",
-            GET=jobs_api.get_job,
-            PATCH=jobs_api.patch_job,
-            DELETE=jobs_api.delete_job,
-        ),
-        _route("/api/v1/jobs/{job_id}/cancel", POST=jobs_api.cancel_job),
-        _route("/api/v1/jobs/{job_id}/replay", POST=jobs_api.replay_job),
-        _route("/api/v1/jobs/{job_id}/events", GET=events_api.job_events),
-        _route("/api/v1/cancel", POST=jobs_api.cancel_newest),
-        _route("/api/v1/workers/claim", POST=workers_api.claim),
-        *[
-            _route(f"/api/v1/jobs/{{job_id}}/{name}", POST=handler)
-            for name, handler in workers_api.JOB_ROUTES.items()
-        ],
-        _route("/api/v1/events", GET=events_api.all_events),
-        _route(
-            "/api/v1/session", POST=session_api.create_session, DELETE=session_api.delete_session
-        ),
-        _route("/healthz", GET=ops.healthz),
-        _route("/readyz", GET=ops.readyz),
-        _route("/metrics", GET=ops.metrics),
-        _route("/openapi.json", GET=ops.openapi_json),
-    ]
-
-
-def _route(path: str, **handlers: Endpoint) -> Route:
-    """One route per path, so a 405 names every allowed method in its Allow header."""
-
-    async def endpoint(request: Request) -> Response:
-        method = "GET" if request.method == "HEAD" else request.method
-        try:
-            return await handlers[method](request)
-        except errors.EXPECTED:
-            raise  # answered by their handlers in errors.handlers()
-        except Exception as exc:
-            # Answered here, not by Starlette's last-resort handler, which re-raises after its
-            # 500 so that the server closes the connection: one bug, not one more client hurt.
-            return errors.unexpected(exc)
-
-    return Route(path, endpoint, methods=list(handlers), name=path)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -149,7 +92,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             hub=hub,
         )
         reaper = leases.Reaper(
-            writer, reads, workers_api.retry_policy(app.state.runtime),
+            writer, reads, worker_commands.retry_policy(settings),
             settings.lease_reaper_interval, metrics.leases_expired.inc,
         )  # fmt: skip
         reaper.start()
@@ -166,8 +109,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             store.close()
 
     return Starlette(
-        routes=routes(),
+        routes=routing.routes(),
         middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
-        exception_handlers=errors.handlers(),
+        exception_handlers=api_errors.handlers(),
         lifespan=lifespan,
     )

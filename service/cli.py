@@ -10,11 +10,13 @@ import sys
 import click
 import uvicorn
 
-from service import rebuild, sse, worker_cli
 from service.app import create_app
-from service.auth import TokenVerifier
+from service.edge.auth import TokenVerifier
+from service.sdk import runner
 from service.settings import ConfigError, Settings
-from service.store import EventStore
+from service.store import rebuild
+from service.store.sqlite import EventStore
+from service.streams import sse
 
 
 @click.group()
@@ -97,14 +99,14 @@ def worker(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per worker call is noise
     try:
-        handlers = worker_cli.load_handlers(handlers_ref)
+        handlers = runner.load_handlers(handlers_ref)
     except (ImportError, AttributeError, ValueError, TypeError) as exc:
         raise click.UsageError(f"--handlers {handlers_ref}: {exc}") from exc
     if token_value is None:
         token_value = TokenVerifier.from_settings(settings).issue(
             "worker", ("worker",), 7 * 24 * 3600
         )
-    worker_cli.run(
+    runner.run(
         url or f"http://{settings.host}:{settings.port}",
         token_value,
         handlers,

@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from service.client import JobsClient
-from service.worker import Failure, JobContext, Worker
+from service.sdk.client import JobsClient
+from service.sdk.worker import Failure, JobContext, Worker
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from starlette.types import ASGIApp
 
-    from service.auth import TokenVerifier
+    from service.edge.auth import TokenVerifier
 
 _MAX_STEPS = 10_000
 

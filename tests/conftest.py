@@ -1,118 +1,24 @@
-"""Shared fixtures: a real uvicorn server on a real SQLite file, and real HTTP clients."""
+"""Shared fixtures: a real uvicorn server on a real SQLite file, and real HTTP clients.
+The machinery behind them is in tests/support.py."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import hypothesis
 import pytest
-import uvicorn
 
-from service import sse
-from service.app import create_app
-from service.auth import TokenVerifier
-from service.runtime import Runtime
 from service.settings import Settings
-
-SECRET = "test-secret-" + "x" * 32
+from tests.support import LiveServer, make_settings
 
 # The same examples on every run: CI stays green or red for a reason, not by luck of the draw.
 # (HYPOTHESIS_PROFILE=explore draws new ones, for hunting bugs locally.)
 hypothesis.settings.register_profile("ci", derandomize=True, deadline=None)
 hypothesis.settings.register_profile("explore", deadline=None)
 hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.005) -> Any:
-    """Polls `predicate` until it returns something truthy; fails the test after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
-
-
-class LiveServer:
-    """The real app under uvicorn in a thread, on an ephemeral port of 127.0.0.1."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.verifier = TokenVerifier.from_settings(settings)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._app: Any = None
-
-    def start(self) -> LiveServer:
-        self._app = create_app(self.settings)
-        config = uvicorn.Config(
-            self._app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"
-        )
-        self._server = sse.Server(config)  # closes live streams first on shutdown
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        server = self._server
-        wait_for(lambda: server.started or not self._thread.is_alive())  # type: ignore[union-attr]
-        assert server.started, "the server did not start"
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=30)
-            assert not self._thread.is_alive(), "the server did not stop"
-        self._server = self._thread = None
-
-    def restart(self) -> LiveServer:
-        self.stop()
-        return self.start()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        port = self._server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    @property
-    def runtime(self) -> Runtime:
-        """The running app's parts (writer, store), for tests that act as a worker would."""
-        runtime = self._app.state.runtime
-        assert isinstance(runtime, Runtime)
-        return runtime
-
-    def token(
-        self, sub: str = "alice", scopes: str = "jobs:read jobs:write", ttl: int = 600
-    ) -> str:
-        return self.verifier.issue(sub, scopes.split(), ttl)
-
-    def client(self, sub: str = "alice", scopes: str = "jobs:read jobs:write") -> httpx.Client:
-        """A synchronous client for `sub`; close it (or use `with`)."""
-        headers = {"Authorization": f"Bearer {self.token(sub, scopes)}"}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
-
-    def async_client(
-        self, sub: str = "alice", scopes: str = "jobs:read jobs:write"
-    ) -> httpx.AsyncClient:
-        headers = {"Authorization": f"Bearer {self.token(sub, scopes)}"}
-        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30)
-
-
-def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    base = Settings(
-        database_url=f"sqlite:///{tmp_path / 'jobtrail.db'}",
-        data_dir=tmp_path,
-        jwt_secret=SECRET,
-    )
-    return dataclasses.replace(base, **overrides)
 
 
 @pytest.fixture

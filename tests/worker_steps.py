@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from domain.retry import RetryPolicy
-from tests.conftest import LiveServer
+from tests.support import LiveServer
 
 
 def _run(server: LiveServer, job_id: str, step: Any) -> None:

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 import pytest
 from click.testing import CliRunner
 
-from service import rebuild
 from service.cli import main
-from service.store import EventStore
+from service.store import rebuild
+from service.store.sqlite import EventStore
 from tests import read_models, worker_steps
-from tests.conftest import SECRET, LiveServer, make_settings
+from tests.support import SECRET, LiveServer, make_settings
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import LiveServer, make_settings
+from tests.support import LiveServer, make_settings
 
 
 @pytest.fixture(scope="module")

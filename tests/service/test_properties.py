@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from domain import errors as domain_errors
 from domain.job import LOG_LEVELS
 from projections import documents
-from service import rebuild
+from service.store import rebuild
 from tests import worker_steps
-from tests.conftest import LiveServer, make_settings
+from tests.support import LiveServer, make_settings
 
 JOB_SLOTS = 6
 

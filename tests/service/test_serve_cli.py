@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from service.auth import TokenVerifier
-from tests.conftest import make_settings, wait_for
+from service.edge.auth import TokenVerifier
+from tests.support import make_settings, wait_for
 
 
 def _free_port() -> int:

@@ -8,13 +8,12 @@ import uuid
 
 import pytest
 
-from tests import worker_steps
-from tests.service import calls
+from tests import support, worker_steps
 
 NOT_FOUND = {"error": {"code": "not_found", "message": "Job not found.", "details": {}}}
 
 
-_create = functools.partial(calls.create, type="video.render")
+_create = functools.partial(support.create, type="video.render")
 
 
 ROUTES = [

@@ -1,0 +1,81 @@
+"""The building blocks every route group of the OpenAPI document uses: an operation with its
+error responses, a JSON request body, a JSON response."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from service.openapi import schemas as s
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+Schema = dict[str, Any]
+Paths = dict[str, dict[str, Schema]]
+
+JSON = "application/json"
+BEARER_ONLY = ("bearerAuth",)
+ERROR_RESPONSES = (
+    (400, "BadRequest", "Invalid request; `details` names the offending fields or parameters."),
+    (401, "Unauthorized", "Missing, malformed, wrongly signed, expired or not-yet-valid token."),
+    (403, "Forbidden", "The token lacks the scope this route needs."),
+    (404, "NotFound", "No such job, or one the caller may not see: both answer alike."),
+    (409, "Conflict", "The request conflicts with the job's current state."),
+    (413, "PayloadTooLarge", "The body is over its limit (1 MiB by default); nothing is written."),
+    (415, "UnsupportedMediaType", "The request body is not `application/json`."),
+    (429, "RateLimited", "Too many requests; for streams: too many open streams of this user."),
+    (500, "InternalError", "A server error. Its body never holds a traceback."),
+)
+
+
+def operation(
+    operation_id: str,
+    summary: str,
+    *,
+    scope: str | None,
+    description: str,
+    responses: Mapping[str, Schema],
+    errors: tuple[int, ...] = (),
+    notes: Mapping[int, str] | None = None,
+    parameters: tuple[str, ...] = (),
+    body: Schema | None = None,
+    auth: tuple[str, ...] = BEARER_ONLY,
+) -> Schema:
+    operation: Schema = {"operationId": operation_id, "summary": summary}
+    if scope is None:
+        operation |= {"description": description, "security": []}
+    else:
+        operation |= {
+            "description": f"Scope `{scope}`. {description}",
+            "security": [{scheme: []} for scheme in auth],
+            "x-required-scope": scope,
+        }
+        errors = (*errors, 401, 403)
+    if parameters:
+        operation["parameters"] = [s.ref(name, "parameters") for name in parameters]
+    if body is not None:
+        operation["requestBody"] = body
+    operation["responses"] = dict(responses) | {
+        str(code): _error_ref(code, (notes or {}).get(code)) for code in sorted({*errors, 500})
+    }
+    return operation
+
+
+def _error_ref(status: int, note: str | None) -> Schema:
+    name = next(name for code, name, _ in ERROR_RESPONSES if code == status)
+    reference = s.ref(name, "responses")
+    if note:
+        reference["description"] = note  # OpenAPI 3.1: overrides the component's description.
+    return reference
+
+
+def json_body(schema: str, description: str, *, required: bool = True) -> Schema:
+    content = {JSON: {"schema": s.ref(schema)}}
+    return {"required": required, "description": description, "content": content}
+
+
+def json_response(schema: str, description: str, *headers: str) -> Schema:
+    response: Schema = {"description": description, "content": {JSON: {"schema": s.ref(schema)}}}
+    if headers:
+        response["headers"] = {name: s.ref(name, "headers") for name in headers}
+    return response

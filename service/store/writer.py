@@ -1,0 +1,430 @@
+"""One writer thread per process: it runs the commands of concurrent requests and commits
+them in groups, so durability (an fsync per commit) is paid once per group, not per request.
+
+A command is a function of a `UnitOfWork`. It loads jobs, calls their methods and returns a
+value; it must raise before changing anything when a rule forbids its change (the domain's
+commands do). The writer records every event of the group in one transaction, together with
+the read-model rows, then resolves each request's future.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import copy
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
+
+from domain.job import Job
+from service.edge import api_errors as errors
+from service.store.ids import JobIds
+from service.store.sqlite import ProjectionBatch
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from eventsourcing.domain import Snapshot
+
+    from service.store.sqlite import EventStore
+
+T = TypeVar("T")
+log = logging.getLogger("jobtrail.writer")
+
+_CONFLICT_RETRIES = 3
+# The database cannot take any write now: no command's fault (a rule or data error is not one).
+_DATABASE_DOWN = (OperationalError, InterfaceError)
+
+
+class UnitOfWork:
+    """The jobs one group of commands reads and changes."""
+
+    def __init__(self, writer: Writer, clock: Callable[[], datetime], interval: int) -> None:
+        self._writer = writer
+        self._clock = clock
+        self._interval = interval
+        self.jobs: dict[UUID, Job] = {}
+        # Snapshots taken as jobs pass every `interval` events, even mid-group, so that a
+        # historical load never replays more than `interval` events; stored after the commit.
+        self.snapshots: list[Snapshot] = []
+        self._snapshotted: dict[UUID, int] = {}
+        # Pending-event counts of the jobs the current command touched, before it did.
+        self._baseline: dict[UUID, int] = {}
+        # Statuses of the jobs the current command touched, before it did (for policies).
+        self.statuses_before: dict[UUID, str] = {}
+        # Idempotency keys claimed by this group's commands, not yet in the read model.
+        self.keys: dict[tuple[str, str], tuple[str, UUID]] = {}
+        # Rows that are not events (lease renewals), written in the group's transaction.
+        self.writes: list[tuple[str, tuple[Any, ...]]] = []
+        # Leases this group set or renewed, not yet committed: job id → (token, expiry ms).
+        self.leases: dict[UUID, tuple[str, int]] = {}
+        self.now = clock()
+
+    def get(self, job_id: UUID) -> Job:
+        """The job, as changed so far in this group; NotFound when it does not exist."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            job = self._writer.cached(job_id)
+            self.jobs[job_id] = job
+            self._snapshotted[job_id] = job.version
+        self._baseline.setdefault(job_id, len(job.pending_events))
+        self.statuses_before.setdefault(job_id, job.batch_status)
+        return job
+
+    def new_job_id(self) -> UUID:
+        return self._writer.ids.new()
+
+    def add(self, job: Job) -> None:
+        self.jobs[job.id] = job
+        self._baseline.setdefault(job.id, 0)
+        self._snapshotted.setdefault(job.id, 0)
+
+    def lookup(self, query: str, parameters: tuple[Any, ...]) -> Any:
+        """One row from the database, read inside the writer (serialised with all writes)."""
+        return self._writer.lookup(query, parameters)
+
+    def lookup_all(self, query: str, parameters: tuple[Any, ...]) -> list[Any]:
+        """Every row of a query, read inside the writer."""
+        return self._writer.lookup(query, parameters, every=True)  # type: ignore[no-any-return]
+
+    def end(self) -> None:
+        """Ends a command that succeeded: snapshots the jobs it carried past an interval."""
+        for job_id in self._baseline:
+            job = self.jobs[job_id]
+            if job.version // self._interval > self._snapshotted[job_id] // self._interval:
+                # A deep copy: later commands in the group go on changing the job.
+                self.snapshots.append(copy.deepcopy(Job.Snapshot.take(job)))
+                self._snapshotted[job_id] = job.version
+
+    def begin(self) -> None:
+        """Starts the next command."""
+        self._baseline.clear()
+        self.statuses_before.clear()
+        # Event timestamps never go backwards within a process, even if the clock does.
+        self.now = max(self.now, self._clock())
+
+    def changed(self) -> bool:
+        """Whether the current command triggered events on any job it touched."""
+        return any(len(self.jobs[i].pending_events) != n for i, n in self._baseline.items())
+
+
+@dataclass(frozen=True, slots=True)
+class Committed(Generic[T]):
+    """A command's return value, and the rendered documents of the jobs its group changed."""
+
+    value: T
+    documents: dict[UUID, str]
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """One transaction: the id of its last event, and how many commands and events it held."""
+
+    position: int
+    commands: int
+    events: int
+
+
+@dataclass(slots=True)
+class _Request:
+    command: Callable[[UnitOfWork], Any]
+    # Called once, from the writer thread, with the outcome: (committed, None) or (None, error).
+    settle: Callable[[Committed[Any] | None, BaseException | None], None] | None = None
+    # An async caller's future, settled on its loop: a group's are settled in one hop.
+    waiter: asyncio.Future[Any] | None = None
+    settled: bool = False
+
+
+class _Poisoned(Exception):
+    """A command raised after changing a job: the group is split until it stands alone."""
+
+
+class Writer:
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        cache_size: int = 4096,
+        max_batch: int = 512,
+        snapshot_interval: int = 100,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        policy: Callable[[UnitOfWork], None] | None = None,
+    ) -> None:
+        self.store = store
+        # Runs after every command, in its unit of work: reactions to the command's changes
+        # (a batch parent following its children) commit atomically with them.
+        self._policy = policy
+        self._cache: collections.OrderedDict[UUID, Job] = collections.OrderedDict()
+        self._cache_size = cache_size
+        self._max_batch = max_batch
+        self._snapshot_interval = snapshot_interval
+        self._clock = clock
+        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="jobtrail-writer", daemon=True)
+        self._listeners: list[Callable[[Commit], None]] = []
+        self.ids = JobIds()
+        self._stopped = False
+        self.batches = 0
+        self.commands = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finishes every command already submitted, then stops."""
+        self._stopped = True
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        # A command that slipped in behind the stop is refused, not left waiting forever.
+        while True:
+            try:
+                late = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if late is not None:
+                _fail(late, RuntimeError("The writer has stopped."))
+
+    @property
+    def queued(self) -> int:
+        """Commands submitted and not yet taken into a group (approximate while it runs)."""
+        return self._queue.qsize()
+
+    def on_commit(self, listener: Callable[[Commit], None]) -> None:
+        """Calls `listener(commit)` from the writer thread after each commit."""
+        self._listeners.append(listener)
+
+    def submit(self, command: Callable[[UnitOfWork], T]) -> Future[Committed[T]]:
+        """Queues the command; the future completes once its events are durable."""
+        future: Future[Committed[T]] = Future()
+
+        def settle(value: Committed[Any] | None, exc: BaseException | None) -> None:
+            if exc is None:
+                future.set_result(value)  # type: ignore[arg-type]
+            else:
+                future.set_exception(exc)
+
+        self._enqueue(_Request(command, settle=settle))
+        return future
+
+    async def run(self, command: Callable[[UnitOfWork], T]) -> Committed[T]:
+        """Runs the command in the writer and waits until its events are durable."""
+        future: asyncio.Future[Committed[T]] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Request(command, waiter=future))
+        return await future
+
+    def _enqueue(self, request: _Request) -> None:
+        if self._stopped:  # queued before start() is fine: they run once it starts
+            raise RuntimeError("The writer has stopped.")
+        self._queue.put(request)
+
+    def call(self, command: Callable[[UnitOfWork], T]) -> Committed[T]:
+        """Like `run`, for synchronous callers (CLI, threads)."""
+        return self.submit(command).result()
+
+    # The writer thread.
+
+    def cached(self, job_id: UUID) -> Job:
+        job = self._cache.get(job_id)
+        if job is not None:
+            self._cache.move_to_end(job_id)
+            return job
+        try:
+            job = self.store.load(job_id)
+        except AggregateNotFoundError:
+            raise errors.NotFound() from None
+        self._remember(job)
+        return job
+
+    def lookup(self, query: str, parameters: tuple[Any, ...], *, every: bool = False) -> Any:
+        with self.store.recorder.datastore.transaction(commit=False) as c:  # type: ignore[attr-defined]
+            c.execute(query, parameters)
+            return c.fetchall() if every else c.fetchone()
+
+    def _remember(self, job: Job) -> None:
+        self._cache[job.id] = job
+        self._cache.move_to_end(job.id)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            stop = False
+            while len(group) < self._max_batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                group.append(more)
+            self._commit_group(group)
+            if stop:
+                return
+
+    def _commit_group(self, group: list[_Request]) -> None:
+        """Commits the group; a failure is pinned on the command that causes it.
+
+        Whatever one command does (breaks a rule, carries data that cannot be encoded or
+        stored, hits a bug), only its own request fails: a group that fails to commit is split
+        in halves and each half committed alone, until the culprit is alone. One bad command
+        among n costs about 2·log2(n) extra transactions, and every other command commits.
+        Only a failure of the database itself (locked, read-only, gone), which no command
+        causes and which no split would cure, fails the whole group at once.
+        """
+        try:
+            self._execute(group)
+        except _DATABASE_DOWN as exc:
+            log.error("writer group of %d failed: %s", len(group), exc)
+            for request in group:
+                _fail(request, exc)
+        except Exception as exc:
+            if len(group) == 1:
+                self._retry_alone(group[0], exc)
+            else:
+                half = len(group) // 2
+                self._commit_group(group[:half])
+                self._commit_group(group[half:])
+
+    def _retry_alone(self, request: _Request, first: Exception) -> None:
+        failure: BaseException = first
+        attempts = 0
+        while isinstance(failure, IntegrityError) and attempts < _CONFLICT_RETRIES:
+            attempts += 1
+            try:
+                self._execute([request])
+            except Exception as again:
+                failure = again
+            else:
+                return
+        if isinstance(failure, IntegrityError):
+            _fail(request, errors.Conflict("The job was changed concurrently; try again."))
+        elif isinstance(failure, _Poisoned) and failure.__cause__ is not None:
+            _fail(request, failure.__cause__)
+        else:
+            log.error("command failed", exc_info=failure)
+            _fail(request, failure)
+
+    def _execute(self, group: list[_Request]) -> None:
+        uow = UnitOfWork(self, self._clock, self._snapshot_interval)
+        try:
+            outcomes = self._run_commands(uow, group)
+            batch = ProjectionBatch(
+                events=[_typed(e) for job in uow.jobs.values() for e in job.collect_events()],
+                jobs=dict(uow.jobs),
+                writes=uow.writes,
+            )
+            if batch.events:
+                self.store.record(batch)
+            elif batch.writes:
+                self.store.write_rows(batch.writes)
+        except BaseException:
+            for job_id in uow.jobs:
+                self._cache.pop(job_id, None)
+            raise
+        for job in uow.jobs.values():
+            if job.deleted:
+                self._cache.pop(job.id, None)
+            else:
+                self._remember(job)
+        position = batch.positions[-1] if batch.positions else 0
+        self.batches += 1
+        self.commands += len(group)
+        _settle_all(
+            [
+                (request, None if failure else Committed(value, batch.documents, position), failure)
+                for request, value, failure in outcomes
+            ]
+        )
+        if uow.snapshots:
+            self._store_snapshots(uow.snapshots)
+        if batch.positions:
+            commit = Commit(position, len(group), len(batch.positions))
+            for listener in self._listeners:
+                listener(commit)
+
+    def _run_commands(
+        self, uow: UnitOfWork, group: list[_Request]
+    ) -> list[tuple[_Request, Any, BaseException | None]]:
+        """Runs each command (and the policies that react to it) against the group's jobs."""
+        outcomes: list[tuple[_Request, Any, BaseException | None]] = []
+        for request in group:
+            uow.begin()
+            try:
+                value = request.command(uow)
+                if self._policy is not None:
+                    self._policy(uow)
+            except Exception as exc:
+                if uow.changed():
+                    raise _Poisoned() from exc
+                outcomes.append((request, None, exc))
+            else:
+                uow.end()
+                outcomes.append((request, value, None))
+        return outcomes
+
+    def _store_snapshots(self, snapshots: list[Snapshot]) -> None:
+        try:
+            self.store.put_snapshots(snapshots)
+        except Exception:  # A missed snapshot only costs a longer load later.
+            log.exception("storing %d snapshots failed", len(snapshots))
+
+
+def _typed(event: object) -> Job.Event | Job.Created:
+    assert isinstance(event, Job.Event | Job.Created)
+    return event
+
+
+Outcome = tuple[_Request, "Committed[Any] | None", "BaseException | None"]
+
+
+def _resolve(request: _Request, committed: Committed[Any]) -> None:
+    _settle_all([(request, committed, None)])
+
+
+def _fail(request: _Request, exc: BaseException) -> None:
+    _settle_all([(request, None, exc)])
+
+
+def _settle_all(outcomes: list[Outcome]) -> None:
+    """Settles each request once: sync callers at once, async ones in one hop per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+    for outcome in outcomes:
+        request, value, exc = outcome
+        if request.settled:
+            continue
+        request.settled = True
+        if request.waiter is not None:
+            by_loop.setdefault(request.waiter.get_loop(), []).append(outcome)
+        elif request.settle is not None:
+            request.settle(value, exc)
+    for loop, settled in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle_waiters, settled)
+        except RuntimeError:  # the loop has closed: nobody is waiting any more
+            pass
+
+
+def _settle_waiters(outcomes: list[Outcome]) -> None:
+    for request, value, exc in outcomes:
+        waiter = request.waiter
+        if waiter is None or waiter.done():  # cancelled (client gone): its outcome stands
+            continue
+        if exc is None:
+            waiter.set_result(value)
+        else:
+            waiter.set_exception(exc)

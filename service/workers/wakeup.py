@@ -1,0 +1,34 @@
+"""Wakes long-polling claimers when something was committed, without polling the store."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from service.store.writer import Commit
+
+
+class ClaimSignal:
+    """A fresh asyncio.Event per generation: a claimer takes the current one *before* it
+    looks for a job, so a commit that lands between its look and its wait still wakes it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._event = asyncio.Event()
+        self.waiting = 0
+
+    def current(self) -> asyncio.Event:
+        return self._event
+
+    def committed(self, _: Commit) -> None:
+        """Writer listener (runs in the writer thread)."""
+        if self.waiting:
+            try:
+                self._loop.call_soon_threadsafe(self._wake)
+            except RuntimeError:  # the loop has closed
+                pass
+
+    def _wake(self) -> None:
+        event, self._event = self._event, asyncio.Event()
+        event.set()
