@@ -26,7 +26,7 @@ from bench.loadgen import Connection, build_request
 from bench.report import Summary, ms, percentile, rate, ratio, say, table
 from projections import feed, jobs_view
 from service.settings import Settings
-from service.store.sqlite import EventStore
+from service.store import backends
 
 _WARMUP = 30
 _RESTARTS = 10
@@ -93,7 +93,7 @@ def _appends(
         for _ in range(n):
             for name, job_id in jobs.items():
                 record("append, cache off", name, _append_once(writer, job_id))
-    store = EventStore.open(settings)
+    store = backends.open_store(settings)
     try:
         store.load(primer)
         for _ in range(n):

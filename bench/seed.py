@@ -17,7 +17,7 @@ from typing import Any
 from service.jobs import commands
 from service.principal import Principal
 from service.settings import Settings
-from service.store.sqlite import EventStore
+from service.store import backends
 from service.store.writer import Commit, UnitOfWork, Writer
 
 MEASURED_OWNER = "alice"
@@ -53,7 +53,7 @@ class SeedStats:
 @contextlib.contextmanager
 def writer_on(settings: Settings, *, cache_size: int | None = None) -> Iterator[Writer]:
     """A started writer on a freshly opened store; stopped and closed on exit."""
-    store = EventStore.open(settings)
+    store = backends.open_store(settings)
     try:
         writer = Writer(
             store,

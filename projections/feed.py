@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from projections import sql
+
 if TYPE_CHECKING:
     import aiosqlite
 
@@ -28,13 +30,13 @@ async def job_events(
     limit: int,
     types: tuple[str, ...] = (),
 ) -> list[EventRow]:
-    sql = "SELECT id, type, document FROM events WHERE job_id = ? AND id > ?"
+    query = "SELECT id, type, document FROM events WHERE job_id = ? AND id > ?"
     params: list[Any] = [job_id, after]
     if types:
         clause, values = _in("type", types)
-        sql, params = sql + clause, params + values
-    sql += " ORDER BY id LIMIT ?"
-    return await _rows(conn, sql, [*params, limit])
+        query, params = query + clause, params + values
+    query += " ORDER BY id LIMIT ?"
+    return await _rows(conn, query, [*params, limit])
 
 
 async def events_after(
@@ -48,10 +50,10 @@ async def events_after(
 ) -> list[EventRow]:
     """Every event after `after`: an owner's (of jobs not deleted), or all (owner None)."""
     if owner is None:
-        sql = "SELECT e.id, e.type, e.document FROM events e WHERE e.id > ?"
+        query = "SELECT e.id, e.type, e.document FROM events e WHERE e.id > ?"
         params: list[Any] = [after]
     else:
-        sql = (
+        query = (
             "SELECT e.id, e.type, e.document FROM events e JOIN jobs j ON j.id = e.job_id "
             "WHERE e.owner = ? AND e.id > ?"
         )
@@ -59,20 +61,20 @@ async def events_after(
     for column, values in (("e.job_id", job_ids), ("e.type", types)):
         if values:
             clause, extra = _in(column, values)
-            sql, params = sql + clause, params + extra
-    sql += " ORDER BY e.id LIMIT ?"
-    return await _rows(conn, sql, [*params, limit])
+            query, params = query + clause, params + extra
+    query += " ORDER BY e.id LIMIT ?"
+    return await _rows(conn, query, [*params, limit])
 
 
 async def recent_logs(
     conn: aiosqlite.Connection, job_id: str, *, up_to: int, limit: int = 100
 ) -> list[str]:
     """The job's newest `limit` log events with ids up to `up_to`, oldest first."""
-    sql = (
+    query = (
         "SELECT document FROM events WHERE job_id = ? AND type = 'log' AND id <= ? "
         "ORDER BY id DESC LIMIT ?"
     )
-    async with conn.execute(sql, (job_id, up_to, limit)) as cursor:
+    async with conn.execute(query, (job_id, up_to, limit)) as cursor:
         rows = await cursor.fetchall()
     return [row[0] for row in reversed(list(rows))]
 
@@ -82,8 +84,8 @@ async def job_has_events(conn: aiosqlite.Connection, job_id: str) -> bool:
         return await c.fetchone() is not None
 
 
-async def _rows(conn: aiosqlite.Connection, sql: str, params: list[Any]) -> list[EventRow]:
-    async with conn.execute(sql, params) as cursor:
+async def _rows(conn: aiosqlite.Connection, query: str, params: list[Any]) -> list[EventRow]:
+    async with conn.execute(query, params) as cursor:
         rows = await cursor.fetchall()
     return [EventRow(id=row[0], type=row[1], document=row[2]) for row in rows]
 
@@ -99,8 +101,8 @@ class TailRow:
 
 async def tail(conn: aiosqlite.Connection, *, after: int, limit: int) -> list[TailRow]:
     """Every event after `after`, with what the live fan-out filters on."""
-    sql = "SELECT id, job_id, owner, type, document FROM events WHERE id > ? ORDER BY id LIMIT ?"
-    async with conn.execute(sql, (after, limit)) as cursor:
+    query = "SELECT id, job_id, owner, type, document FROM events WHERE id > ? ORDER BY id LIMIT ?"
+    async with conn.execute(query, (after, limit)) as cursor:
         rows = await cursor.fetchall()
     return [TailRow(id=r[0], job_id=r[1], owner=r[2], type=r[3], document=r[4]) for r in rows]
 
@@ -109,3 +111,10 @@ async def last_id(conn: aiosqlite.Connection) -> int:
     async with conn.execute("SELECT COALESCE(MAX(id), 0) FROM events") as cursor:
         row = await cursor.fetchone()
     return int(row[0]) if row is not None else 0
+
+
+async def tracking_position(conn: aiosqlite.Connection) -> int:
+    """The id of the last event the read models have applied."""
+    async with conn.execute(sql.query("tracking_position")) as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0

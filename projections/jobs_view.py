@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from domain.states import TERMINAL
+from projections import sql
 
 if TYPE_CHECKING:
     import aiosqlite
+
+    from projections.sql import Cursor
 
 # Each sort's columns; `created_seq` (creation order) makes every key unique.
 SORT_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -175,3 +179,27 @@ async def _total(conn: aiosqlite.Connection, query: JobQuery, where: _Where) -> 
         row = await cursor.fetchone()
     assert row is not None
     return int(row[0])
+
+
+# Inside the writer's transaction (a sync cursor): what commands look up before they act.
+
+
+def newest_active_job(cursor: Cursor, owner: str, status: str) -> uuid.UUID | None:
+    """The owner's newest job in `status` that was not already asked to stop."""
+    cursor.execute(sql.query("newest_active_job"), (owner, status))
+    row = cursor.fetchone()
+    return None if row is None else uuid.UUID(row[0])
+
+
+def idempotency_key(cursor: Cursor, owner: str, key: str) -> tuple[str, uuid.UUID] | None:
+    """(request hash, job id) recorded for an owner's Idempotency-Key, if it was used."""
+    cursor.execute(sql.query("find_idempotency_key"), (owner, key))
+    row = cursor.fetchone()
+    return None if row is None else (str(row[0]), uuid.UUID(row[1]))
+
+
+def children(cursor: Cursor, parent_id: uuid.UUID, *, unfinished: bool = False) -> list[uuid.UUID]:
+    """A batch parent's live children (only the unfinished ones if asked), oldest first."""
+    query = sql.query("unfinished_children" if unfinished else "children")
+    cursor.execute(query, (str(parent_id),))
+    return [uuid.UUID(row[0]) for row in cursor.fetchall()]

@@ -10,24 +10,16 @@ from __future__ import annotations
 
 import collections
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from domain.job import Job
 from projections import documents, sql
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
-
-class Cursor(Protocol):
-    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Any: ...
-
-    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any: ...
-
-    def fetchone(self) -> Any: ...
-
-    def fetchall(self) -> Any: ...
+    from projections.sql import Cursor
 
 
 _ENDS_AN_ATTEMPT = frozenset({"succeeded", "failed", "retry_scheduled", "cancelled", "deleted"})
@@ -47,8 +39,7 @@ def apply(
     Returns each changed job's rendered document. One statement per kind of row for the
     whole batch: the batch is the group commit of many requests.
     """
-    cursor.execute(sql.query("tracking_position"))
-    seen = cursor.fetchone()[0]
+    seen = tracking_position(cursor)
     fresh = [r for r in recorded if r.position > seen]
     if not fresh:
         return {}
@@ -161,3 +152,15 @@ def count_key(job: Job) -> tuple[Any, ...]:
     """The job's group in `job_counts`."""
     return (job.owner, job.type, job.status, documents.PRIORITY_RANK[job.priority],
             job.category or "", int(job.starred), job.result_type or "")  # fmt: skip
+
+
+def tracking_position(cursor: Cursor) -> int:
+    """The id of the last event the read models have applied."""
+    cursor.execute(sql.query("tracking_position"))
+    return int(cursor.fetchone()[0])
+
+
+def clear(cursor: Cursor) -> None:
+    """Empties every read model and rewinds the tracking position to 0 (before a rebuild)."""
+    for statement in sql.script("clear_read_models"):
+        cursor.execute(statement)

@@ -91,3 +91,19 @@ SELECT id FROM jobs WHERE parent_id = ? AND finished = 0 ORDER BY created_at, cr
 
 -- name: children
 SELECT id FROM jobs WHERE parent_id = ? ORDER BY created_at, created_seq;
+
+-- name: audit_events
+SELECT * FROM events;
+
+-- name: audit_jobs
+SELECT * FROM jobs;
+
+-- name: audit_idempotency_keys
+SELECT * FROM idempotency_keys;
+
+-- name: audit_job_counts
+-- A zero count is the same as no row: counters go down to 0 and stay.
+SELECT * FROM job_counts WHERE n != 0;
+
+-- name: audit_tracking
+SELECT projection, position FROM tracking;

@@ -20,8 +20,7 @@ from service.edge.metrics import Metrics, MetricsMiddleware
 from service.edge.runtime import Runtime
 from service.jobs import batches
 from service.settings import Settings
-from service.store import rebuild
-from service.store.sqlite import EventStore
+from service.store import backends, rebuild
 from service.store.writer import Commit, Writer
 from service.streams import hub as live
 from service.workers import commands as worker_commands
@@ -41,7 +40,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = await anyio.to_thread.run_sync(EventStore.open, settings)
+        store = await anyio.to_thread.run_sync(backends.open_store, settings)
         applied = await anyio.to_thread.run_sync(rebuild.catch_up, store)
         if applied:
             log.info("read models caught up by %d events", applied)

@@ -14,8 +14,7 @@ from service.app import create_app
 from service.edge.auth import TokenVerifier
 from service.sdk import runner
 from service.settings import ConfigError, Settings
-from service.store import rebuild
-from service.store.sqlite import EventStore
+from service.store import backends, rebuild
 from service.streams import sse
 
 
@@ -138,7 +137,7 @@ def projections() -> None:
 @projections.command("rebuild")
 def projections_rebuild() -> None:
     """Rebuild the read models from event 0 (stop the service first)."""
-    store = EventStore.open(_settings())
+    store = backends.open_store(_settings())
     try:
         applied = rebuild.rebuild(store)
     finally:
@@ -154,7 +153,7 @@ def audit() -> None:
 @audit.command("verify")
 def audit_verify() -> None:
     """Fold every job from its events and compare with the read models; exit 1 on a mismatch."""
-    store = EventStore.open(_settings())
+    store = backends.open_store(_settings())
     try:
         problems = rebuild.verify(store)
     finally:

@@ -154,3 +154,23 @@ def test_every_folder_of_modules_is_a_package(package: str) -> None:
     folders = {path.parent for path in (ROOT / package).rglob("*.py")}
     missing = sorted(str(f.relative_to(ROOT)) for f in folders if not (f / "__init__.py").exists())
     assert not missing
+
+
+# The store is one package behind a small interface (service/store/base.py): only a backend
+# touches the eventsourcing library's recorders, datastores and mappers, and read-model SQL is
+# written only in projections/ (a backend's own tables, `stored_events`, are its business).
+BACKENDS = ("service/store/sqlite.py",)
+NOT_OUTSIDE_A_BACKEND = (".recorder", ".datastore", ".mapper", "sql.query(", ".execute(")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in modules("service").values() if str(p.relative_to(ROOT)) not in BACKENDS],
+    ids=lambda path: str(path.relative_to(ROOT)),
+)
+def test_only_a_store_backend_runs_sql_or_touches_the_library_internals(path: Path) -> None:
+    source = path.read_text(encoding="utf-8")
+    found = [needle for needle in NOT_OUTSIDE_A_BACKEND if needle in source]
+    assert not found, (
+        f"{path.relative_to(ROOT)} uses {found}: go through service/store or projections/"
+    )

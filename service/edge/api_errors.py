@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
 from domain import errors as domain_errors
+from service import errors
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -112,6 +113,12 @@ class RateLimited(ApiError):
     status, code, default_message = 429, "rate_limited", "Too many requests."
 
 
+class Internal(ApiError):
+    """The server failed; the cause is in its log, never in the answer."""
+
+    status, code, default_message = 500, "internal", "Internal server error."
+
+
 def error_response(
     status: int,
     code: str,
@@ -128,12 +135,38 @@ async def _api_error(_: Request, exc: Exception) -> Response:
     return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
 
 
-async def _domain_error(_: Request, exc: Exception) -> Response:
-    if isinstance(exc, domain_errors.JobDeleted):
-        return error_response(404, "not_found", NotFound.default_message)
-    if isinstance(exc, domain_errors.LeaseMismatch):
-        return error_response(409, "lease_lost", str(exc))
-    return error_response(409, "conflict", str(exc))
+def translate(exc: errors.ServiceError | domain_errors.DomainError) -> ApiError:
+    """The one translation of the application's and the domain's errors into the API's."""
+    match exc:
+        case errors.JobNotFound() | domain_errors.JobDeleted():
+            return NotFound()
+        case errors.NoActiveJob():
+            return NotFound(exc.message)
+        case errors.IdempotencyKeyReused():
+            return Conflict(
+                exc.message, details={"Idempotency-Key": "reused with a different body"}
+            )
+        case errors.IdempotencyKeyOfDeletedJob() | errors.ConcurrentChange():
+            return Conflict(exc.message)
+        case errors.LeaseLost():
+            return LeaseLost()
+        case domain_errors.LeaseMismatch():
+            return LeaseLost(str(exc))
+        case errors.TooManyStreams():
+            return RateLimited(exc.message)
+        case errors.StoreUnavailable():
+            return Internal(exc.message)
+        case domain_errors.DomainError():
+            return Conflict(str(exc))
+        case _:  # a ServiceError added without a line here: say so loudly, answer safely
+            log.error("no API error for %r", exc)
+            return Internal()
+
+
+async def _translated(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, errors.ServiceError | domain_errors.DomainError)
+    error = translate(exc)
+    return error_response(error.status, error.code, error.message, error.details, error.headers)
 
 
 async def _http_error(_: Request, exc: Exception) -> Response:
@@ -153,14 +186,15 @@ async def _unexpected(_: Request, exc: Exception) -> Response:
     return unexpected(exc)
 
 
-# The failures that errors.handlers() answers with a 4xx of their own.
-EXPECTED = (ApiError, domain_errors.DomainError, HTTPException)
+# The failures that handlers() answers with an API error of their own.
+EXPECTED = (ApiError, errors.ServiceError, domain_errors.DomainError, HTTPException)
 
 
 def handlers() -> dict[Any, ExceptionHandler]:
     return {
         ApiError: _api_error,
-        domain_errors.DomainError: _domain_error,
+        errors.ServiceError: _translated,
+        domain_errors.DomainError: _translated,
         HTTPException: _http_error,
         Exception: _unexpected,
     }

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from service.edge.auth import TokenVerifier
     from service.edge.metrics import Metrics
     from service.settings import Settings
-    from service.store.sqlite import EventStore
+    from service.store.base import EventStore
     from service.store.writer import Writer
     from service.streams.hub import Hub
     from service.workers.wakeup import ClaimSignal

@@ -12,11 +12,11 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-from projections import sql
+from projections import jobs_view
 
 if TYPE_CHECKING:
     from domain.job import Job
-    from service.store.writer import UnitOfWork
+    from service.store.unit_of_work import UnitOfWork
 
 
 def follow(uow: UnitOfWork) -> None:
@@ -35,9 +35,8 @@ def cancel_children(uow: UnitOfWork, parent: Job, reason: str | None) -> None:
     """Cancels every unfinished child of a batch parent (running ones are asked to stop)."""
     if parent.children is None:
         return
-    rows = uow.lookup_all(sql.query("unfinished_children"), (str(parent.id),))
-    for (child_id,) in rows:
-        child = uow.get(uuid.UUID(child_id))
+    for child_id in uow.read(jobs_view.children, parent.id, unfinished=True):
+        child = uow.get(child_id)
         if not child.deleted and not child.is_finished:
             child.cancel(reason=reason or "batch cancelled", now=uow.now)
 
@@ -46,5 +45,4 @@ def children_ids(uow: UnitOfWork, parent: Job) -> list[uuid.UUID]:
     """The live children of a batch parent, in creation order (none for other jobs)."""
     if parent.children is None:
         return []
-    rows = uow.lookup_all(sql.query("children"), (str(parent.id),))
-    return [uuid.UUID(row[0]) for row in rows]
+    return uow.read(jobs_view.children, parent.id)

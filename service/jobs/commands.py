@@ -4,14 +4,13 @@ and returns what the route needs. They run in the writer thread (service/store/w
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from domain.job import Job
 from domain.states import JobState
-from projections import sql
-from service.edge import api_errors as errors
+from projections import jobs_view
+from service import errors
 from service.jobs import batches
 
 if TYPE_CHECKING:
@@ -20,7 +19,7 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from service.principal import Principal
-    from service.store.writer import UnitOfWork
+    from service.store.unit_of_work import UnitOfWork
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,7 +52,7 @@ def create_job(
             assert request_hash is not None
             earlier = _find_key(uow, owner, idempotency_key)
             if earlier is not None:
-                return _replay_key(uow, earlier, request_hash)
+                return _replay_key(uow, idempotency_key, earlier, request_hash)
         job = _new_job(uow, spec, owner=owner, key=idempotency_key, request_hash=request_hash)
         for child in spec.children:  # all in this unit of work: all or nothing
             _new_job(uow, child, owner=owner, parent_id=str(job.id))
@@ -106,13 +105,13 @@ def cancel_newest(actor: Principal) -> Callable[[UnitOfWork], UUID]:
 
     def command(uow: UnitOfWork) -> UUID:
         for state in (JobState.RUNNING, JobState.PENDING):
-            row = uow.lookup(sql.query("newest_active_job"), (actor.sub, state.value))
-            if row is not None:
-                job = uow.get(uuid.UUID(row[0]))
+            found = uow.read(jobs_view.newest_active_job, actor.sub, state.value)
+            if found is not None:
+                job = uow.get(found)
                 job.cancel(reason=None, now=uow.now)
                 batches.cancel_children(uow, job, None)
                 return job.id
-        raise errors.NotFound("No active job found.")
+        raise errors.NoActiveJob(actor.sub)
 
     return command
 
@@ -144,7 +143,7 @@ def visible_job(uow: UnitOfWork, job_id: UUID, actor: Principal) -> Job:
     """The job, if it exists and the actor may see it; else NotFound, whichever the reason."""
     job = uow.get(job_id)
     if job.deleted or (actor.owner_filter is not None and job.owner != actor.owner_filter):
-        raise errors.NotFound()
+        raise errors.JobNotFound(job_id)
     return job
 
 
@@ -184,17 +183,13 @@ def _find_key(uow: UnitOfWork, owner: str, key: str) -> tuple[str, UUID] | None:
     claimed = uow.keys.get((owner, key))
     if claimed is not None:
         return claimed
-    row = uow.lookup(sql.query("find_idempotency_key"), (owner, key))
-    return None if row is None else (row[0], uuid.UUID(row[1]))
+    return uow.read(jobs_view.idempotency_key, owner, key)
 
 
-def _replay_key(uow: UnitOfWork, earlier: tuple[str, UUID], request_hash: str) -> Created:
+def _replay_key(uow: UnitOfWork, key: str, earlier: tuple[str, UUID], request_hash: str) -> Created:
     earlier_hash, job_id = earlier
     if earlier_hash != request_hash:
-        raise errors.Conflict(
-            "This Idempotency-Key was used with a different request body.",
-            details={"Idempotency-Key": "reused with a different body"},
-        )
+        raise errors.IdempotencyKeyReused(key)
     if uow.get(job_id).deleted:
-        raise errors.Conflict("This Idempotency-Key was used for a job that has been deleted.")
+        raise errors.IdempotencyKeyOfDeletedJob(key, job_id)
     return Created(job_id, replayed=True)

@@ -4,20 +4,18 @@ that the read models equal the fold of the events (`jobtrail projections` / `aud
 from __future__ import annotations
 
 import collections
-import sqlite3
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from domain.job import Job
-from projections import projector, sql
+from projections import audit, projector
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-    from eventsourcing.persistence import Notification
-
-    from service.store.sqlite import EventStore
+    from service.store.base import EventStore
 
 _CHUNK = 1000
 _STATES_KEPT = 10_000
@@ -30,16 +28,12 @@ def catch_up(store: EventStore) -> int:
     states: collections.OrderedDict[UUID, Job] = collections.OrderedDict()
     applied = 0
     while True:
-        notifications = store.recorder.select_notifications(
-            start=position, limit=_CHUNK, inclusive_of_start=False
-        )
-        if not notifications:
+        recorded = store.recorded_after(position, _CHUNK)
+        if not recorded:
             return applied
-        recorded: list[projector.Recorded] = []
         jobs: dict[UUID, Job] = {}
-        for notification in notifications:
-            event = store.mapper.to_domain_event(notification)
-            assert isinstance(event, Job.Event | Job.Created)
+        for r in recorded:
+            event = r.event
             job_id = event.originator_id
             if isinstance(event, Job.Created):
                 job = event.mutate(None)
@@ -52,24 +46,20 @@ def catch_up(store: EventStore) -> int:
                 )
                 event.mutate(job)
             jobs[job_id] = job
-            recorded.append(projector.Recorded(position=notification.id, event=event))
-        with store.recorder.datastore.transaction(commit=True) as c:  # type: ignore[attr-defined]
-            projector.apply(c, recorded, jobs)
+        store.write(functools.partial(projector.apply, recorded=recorded, jobs=jobs))
         for job_id, job in jobs.items():
             states[job_id] = job
             states.move_to_end(job_id)
         while len(states) > _STATES_KEPT:
             states.popitem(last=False)
-        applied += len(notifications)
-        position = notifications[-1].id
+        applied += len(recorded)
+        position = recorded[-1].position
 
 
 def rebuild(store: EventStore) -> int:
     """Empties the read models and applies the whole log again. Run it with the service
     stopped: the service's writer keeps the read models current while it runs."""
-    with store.recorder.datastore.transaction(commit=True) as c:  # type: ignore[attr-defined]
-        for statement in sql.script("clear_read_models"):
-            c.execute(statement)
+    store.write(projector.clear)
     return catch_up(store)
 
 
@@ -83,28 +73,21 @@ class Mismatch:
 def verify(store: EventStore) -> list[Mismatch]:
     """Folds every job from the event store and compares every read-model row, column by
     column, with what the fold gives: tampering with any of them is reported."""
-    path = store.recorder.datastore.pool.db_name  # type: ignore[attr-defined]
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        with db:  # one read transaction: a consistent snapshot of everything below
-            db.execute("BEGIN")
-            log = _fold_log(store)
-            jobs = _job_rows(store, log)
-            tracking = {("jobs",): ("jobs", log.last)}
-            return [
-                *_compare("events", log.events, db.execute("SELECT * FROM events")),
-                *_compare("jobs", jobs, db.execute("SELECT * FROM jobs")),
-                *_compare("idempotency_keys", log.keys, db.execute(_KEYS)),
-                *_compare("job_counts", log.counts, db.execute(_COUNTS)),
-                *_compare("tracking", tracking, db.execute(_TRACKING)),
-            ]
-    finally:
-        db.close()
-
-
-_KEYS = "SELECT * FROM idempotency_keys"
-_COUNTS = "SELECT * FROM job_counts WHERE n != 0"
-_TRACKING = "SELECT projection, position FROM tracking"
+    log = _fold_log(store)
+    expected = {
+        "events": log.events,
+        "jobs": _job_rows(store, log),
+        "idempotency_keys": log.keys,
+        "job_counts": log.counts,
+        "tracking": {("jobs",): ("jobs", log.last)},
+    }
+    # Every table from one read transaction: a consistent snapshot of the read models.
+    actual = store.read(lambda c: {table: audit.rows(c, table) for table in audit.TABLES})
+    return [
+        problem
+        for table in audit.TABLES
+        for problem in _compare(table, expected[table], actual[table])
+    ]
 
 
 Rows = dict[tuple[Any, ...], tuple[Any, ...]]  # a table's rows by their key columns
@@ -125,20 +108,19 @@ class _Log:
 def _fold_log(store: EventStore) -> _Log:
     log = _Log()
     owners: dict[str, str] = {}
-    for notification in _all_notifications(store):
-        event = store.mapper.to_domain_event(notification)
-        assert isinstance(event, Job.Event | Job.Created)
+    for recorded in _all_recorded(store):
+        event, position = recorded.event, recorded.position
         job_id = str(event.originator_id)
         if isinstance(event, Job.Created):
             owners[job_id] = event.owner
-            log.created_seq[job_id] = notification.id
+            log.created_seq[job_id] = position
             if event.idempotency_key is not None:
                 key = (event.owner, event.idempotency_key)
                 log.keys[key] = (*key, event.request_hash, job_id)
-        row = projector.event_row(notification.id, event, owners[job_id])
+        row = projector.event_row(position, event, owners[job_id])
         log.events[row[:1]] = row
-        log.last_position[job_id] = notification.id
-        log.last = notification.id
+        log.last_position[job_id] = position
+        log.last = position
     return log
 
 
@@ -175,13 +157,11 @@ def _name(key: tuple[Any, ...]) -> str:
     return " ".join(map(str, key))
 
 
-def _all_notifications(store: EventStore) -> Iterator[Notification]:
+def _all_recorded(store: EventStore) -> Iterator[projector.Recorded]:
     position = 0
     while True:
-        page = store.recorder.select_notifications(
-            start=position, limit=_CHUNK, inclusive_of_start=False
-        )
+        page = store.recorded_after(position, _CHUNK)
         if not page:
             return
         yield from page
-        position = page[-1].id
+        position = page[-1].position

@@ -4,45 +4,39 @@ maintained inside the transaction that records the events (read-your-writes, exa
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
 
-from eventsourcing.application import Application
-from eventsourcing.persistence import InterfaceError
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
     SQLiteConnection,
     SQLiteConnectionPool,
     SQLiteCursor,
+    SQLiteDatastore,
     SQLiteFactory,
 )
 
 from domain.job import Job
 from projections import projector, sql
+from service import errors
 from service.store import transcoding
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from eventsourcing.domain import Snapshot
     from eventsourcing.persistence import InfrastructureFactory, StoredEvent, Transcoder
     from eventsourcing.utils import Environment
 
+    from projections.sql import Cursor
     from service.settings import Settings
+    from service.store.base import ProjectionBatch
 
-
-@dataclass(slots=True)
-class ProjectionBatch:
-    """What one transaction records: its events in order, and their jobs' new states."""
-
-    events: list[Job.Event | Job.Created]
-    jobs: dict[UUID, Job]
-    # Rows that are not events (lease renewals): written after the projection's rows.
-    writes: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
-    positions: list[int] = field(default_factory=list)
-    documents: dict[UUID, str] = field(default_factory=dict)
+T = TypeVar("T")
 
 
 class _TunedPool(SQLiteConnectionPool):
@@ -87,8 +81,8 @@ class ProjectingRecorder(SQLiteApplicationRecorder):
                 for p, e in zip(positions, batch.events, strict=True)
             ]
             batch.documents = projector.apply(c, recorded, batch.jobs)
-            for statement, parameters in batch.writes:
-                c.execute(statement, parameters)
+            for write in batch.writes:
+                write(c)
         return positions
 
 
@@ -106,8 +100,11 @@ class _Factory(SQLiteFactory):
         pool.close()
 
 
-class EventStore(Application[UUID]):
-    """The jobs' event store; `Writer` is its only writer in this process."""
+class SQLiteEventStore(Application[UUID]):
+    """The jobs' event store in one SQLite file (WAL), read models beside the events.
+
+    `Writer` is its only writer in this process.
+    """
 
     name = "jobtrail"
     is_snapshotting_enabled = True
@@ -121,7 +118,7 @@ class EventStore(Application[UUID]):
         return transcoder
 
     @classmethod
-    def open(cls, settings: Settings) -> EventStore:
+    def open(cls, settings: Settings) -> SQLiteEventStore:
         path = settings.sqlite_path
         path.parent.mkdir(parents=True, exist_ok=True)
         return cls(
@@ -132,43 +129,86 @@ class EventStore(Application[UUID]):
             }
         )
 
+    @property
+    def _datastore(self) -> SQLiteDatastore:
+        recorder = self.recorder
+        assert isinstance(recorder, ProjectingRecorder)
+        return recorder.datastore
+
     def load(self, job_id: UUID, version: int | None = None) -> Job:
-        job: Job = self.repository.get(job_id, version=version)
+        try:
+            with _translated():
+                job: Job = self.repository.get(job_id, version=version)
+        except AggregateNotFoundError:
+            raise errors.JobNotFound(job_id) from None
         assert isinstance(job, Job)
         return job
 
     def record(self, batch: ProjectionBatch) -> None:
-        """Records the batch's events and read-model rows in one transaction."""
-        # Straight to the event store: `save()` would only add protocol checks per event
-        # (slow isinstance on typing Protocols) and snapshot logic that the writer does itself.
-        self.events.put(batch.events, projection=batch)
+        if not batch.events:
 
-    def write_rows(self, writes: list[tuple[str, tuple[Any, ...]]]) -> None:
-        """Writes rows that come with no event, in one transaction."""
-        with self.recorder.datastore.transaction(commit=True) as c:  # type: ignore[attr-defined]
-            for statement, parameters in writes:
-                c.execute(statement, parameters)
+            def writes_only(c: Cursor) -> None:
+                for write in batch.writes:
+                    write(c)
 
-    def put_snapshots(self, snapshots: list[Snapshot]) -> None:
-        """Stores snapshots in one transaction (after the events they summarise committed)."""
+            self.write(writes_only)
+            return
+        with _translated():
+            # Straight to the event store: `save()` would only add protocol checks per event
+            # (slow isinstance on typing Protocols) and snapshot logic that the writer does.
+            self.events.put(batch.events, projection=batch)
+
+    def put_snapshots(self, snapshots: Sequence[Snapshot]) -> None:
         assert self.snapshots is not None
-        self.snapshots.put(snapshots)
+        with _translated():
+            self.snapshots.put(list(snapshots))
+
+    def read(self, query: Callable[[Cursor], T]) -> T:
+        with _translated(), self._datastore.transaction(commit=False) as c:
+            return query(c)
+
+    def write(self, change: Callable[[Cursor], T]) -> T:
+        with _translated(), self._datastore.transaction(commit=True) as c:
+            return change(c)
+
+    def recorded_after(self, position: int, limit: int) -> list[projector.Recorded]:
+        with _translated():
+            notifications = self.recorder.select_notifications(
+                start=position, limit=limit, inclusive_of_start=False
+            )
+        recorded = []
+        for notification in notifications:
+            event = self.mapper.to_domain_event(notification)
+            assert isinstance(event, Job.Event | Job.Created)
+            recorded.append(projector.Recorded(position=notification.id, event=event))
+        return recorded
 
     def position_of(self, job_id: UUID, seq: int) -> int | None:
-        """The global event id of a job's event number `seq`."""
-        with self.recorder.datastore.transaction(commit=False) as c:  # type: ignore[attr-defined]
+        def query(c: Cursor) -> int | None:
             c.execute(
                 "SELECT rowid FROM stored_events WHERE originator_id = ? "
                 "AND originator_version = ?",
                 (job_id.hex, seq),
             )
             row = c.fetchone()
-        return None if row is None else int(row[0])
+            return None if row is None else int(row[0])
+
+        return self.read(query)
 
     def max_position(self) -> int:
-        return self.recorder.max_notification_id() or 0
+        with _translated():
+            return self.recorder.max_notification_id() or 0
 
     def tracking_position(self) -> int:
-        with self.recorder.datastore.transaction(commit=False) as c:  # type: ignore[attr-defined]
-            c.execute(sql.query("tracking_position"))
-            return int(c.fetchone()[0])
+        return self.read(projector.tracking_position)
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    """The library's database errors as the application's (the writer acts on the kind)."""
+    try:
+        yield
+    except IntegrityError as exc:  # another writer saved a version first
+        raise errors.ConcurrentChange() from exc
+    except (OperationalError, InterfaceError) as exc:  # locked, read-only, full, gone
+        raise errors.StoreUnavailable() from exc

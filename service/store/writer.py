@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import copy
 import logging
 import queue
 import threading
@@ -21,99 +20,23 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
-
 from domain.job import Job
-from service.edge import api_errors as errors
+from service import errors
+from service.store.base import ProjectionBatch
 from service.store.ids import JobIds
-from service.store.sqlite import ProjectionBatch
+from service.store.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from eventsourcing.domain import Snapshot
 
-    from service.store.sqlite import EventStore
+    from service.store.base import EventStore
 
 T = TypeVar("T")
 log = logging.getLogger("jobtrail.writer")
 
 _CONFLICT_RETRIES = 3
-# The database cannot take any write now: no command's fault (a rule or data error is not one).
-_DATABASE_DOWN = (OperationalError, InterfaceError)
-
-
-class UnitOfWork:
-    """The jobs one group of commands reads and changes."""
-
-    def __init__(self, writer: Writer, clock: Callable[[], datetime], interval: int) -> None:
-        self._writer = writer
-        self._clock = clock
-        self._interval = interval
-        self.jobs: dict[UUID, Job] = {}
-        # Snapshots taken as jobs pass every `interval` events, even mid-group, so that a
-        # historical load never replays more than `interval` events; stored after the commit.
-        self.snapshots: list[Snapshot] = []
-        self._snapshotted: dict[UUID, int] = {}
-        # Pending-event counts of the jobs the current command touched, before it did.
-        self._baseline: dict[UUID, int] = {}
-        # Statuses of the jobs the current command touched, before it did (for policies).
-        self.statuses_before: dict[UUID, str] = {}
-        # Idempotency keys claimed by this group's commands, not yet in the read model.
-        self.keys: dict[tuple[str, str], tuple[str, UUID]] = {}
-        # Rows that are not events (lease renewals), written in the group's transaction.
-        self.writes: list[tuple[str, tuple[Any, ...]]] = []
-        # Leases this group set or renewed, not yet committed: job id → (token, expiry ms).
-        self.leases: dict[UUID, tuple[str, int]] = {}
-        self.now = clock()
-
-    def get(self, job_id: UUID) -> Job:
-        """The job, as changed so far in this group; NotFound when it does not exist."""
-        job = self.jobs.get(job_id)
-        if job is None:
-            job = self._writer.cached(job_id)
-            self.jobs[job_id] = job
-            self._snapshotted[job_id] = job.version
-        self._baseline.setdefault(job_id, len(job.pending_events))
-        self.statuses_before.setdefault(job_id, job.batch_status)
-        return job
-
-    def new_job_id(self) -> UUID:
-        return self._writer.ids.new()
-
-    def add(self, job: Job) -> None:
-        self.jobs[job.id] = job
-        self._baseline.setdefault(job.id, 0)
-        self._snapshotted.setdefault(job.id, 0)
-
-    def lookup(self, query: str, parameters: tuple[Any, ...]) -> Any:
-        """One row from the database, read inside the writer (serialised with all writes)."""
-        return self._writer.lookup(query, parameters)
-
-    def lookup_all(self, query: str, parameters: tuple[Any, ...]) -> list[Any]:
-        """Every row of a query, read inside the writer."""
-        return self._writer.lookup(query, parameters, every=True)  # type: ignore[no-any-return]
-
-    def end(self) -> None:
-        """Ends a command that succeeded: snapshots the jobs it carried past an interval."""
-        for job_id in self._baseline:
-            job = self.jobs[job_id]
-            if job.version // self._interval > self._snapshotted[job_id] // self._interval:
-                # A deep copy: later commands in the group go on changing the job.
-                self.snapshots.append(copy.deepcopy(Job.Snapshot.take(job)))
-                self._snapshotted[job_id] = job.version
-
-    def begin(self) -> None:
-        """Starts the next command."""
-        self._baseline.clear()
-        self.statuses_before.clear()
-        # Event timestamps never go backwards within a process, even if the clock does.
-        self.now = max(self.now, self._clock())
-
-    def changed(self) -> bool:
-        """Whether the current command triggered events on any job it touched."""
-        return any(len(self.jobs[i].pending_events) != n for i, n in self._baseline.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,17 +161,9 @@ class Writer:
         if job is not None:
             self._cache.move_to_end(job_id)
             return job
-        try:
-            job = self.store.load(job_id)
-        except AggregateNotFoundError:
-            raise errors.NotFound() from None
+        job = self.store.load(job_id)  # JobNotFound when it does not exist
         self._remember(job)
         return job
-
-    def lookup(self, query: str, parameters: tuple[Any, ...], *, every: bool = False) -> Any:
-        with self.store.recorder.datastore.transaction(commit=False) as c:  # type: ignore[attr-defined]
-            c.execute(query, parameters)
-            return c.fetchall() if every else c.fetchone()
 
     def _remember(self, job: Job) -> None:
         self._cache[job.id] = job
@@ -288,7 +203,7 @@ class Writer:
         """
         try:
             self._execute(group)
-        except _DATABASE_DOWN as exc:
+        except errors.StoreUnavailable as exc:  # no command's fault; no split would cure it
             log.error("writer group of %d failed: %s", len(group), exc)
             for request in group:
                 _fail(request, exc)
@@ -303,7 +218,7 @@ class Writer:
     def _retry_alone(self, request: _Request, first: Exception) -> None:
         failure: BaseException = first
         attempts = 0
-        while isinstance(failure, IntegrityError) and attempts < _CONFLICT_RETRIES:
+        while isinstance(failure, errors.ConcurrentChange) and attempts < _CONFLICT_RETRIES:
             attempts += 1
             try:
                 self._execute([request])
@@ -311,8 +226,8 @@ class Writer:
                 failure = again
             else:
                 return
-        if isinstance(failure, IntegrityError):
-            _fail(request, errors.Conflict("The job was changed concurrently; try again."))
+        if isinstance(failure, errors.ConcurrentChange):
+            _fail(request, failure)
         elif isinstance(failure, _Poisoned) and failure.__cause__ is not None:
             _fail(request, failure.__cause__)
         else:
@@ -320,7 +235,13 @@ class Writer:
             _fail(request, failure)
 
     def _execute(self, group: list[_Request]) -> None:
-        uow = UnitOfWork(self, self._clock, self._snapshot_interval)
+        uow = UnitOfWork(
+            load=self.cached,
+            new_id=self.ids.new,
+            store=self.store,
+            clock=self._clock,
+            interval=self._snapshot_interval,
+        )
         try:
             outcomes = self._run_commands(uow, group)
             batch = ProjectionBatch(
@@ -328,10 +249,8 @@ class Writer:
                 jobs=dict(uow.jobs),
                 writes=uow.writes,
             )
-            if batch.events:
+            if batch.events or batch.writes:
                 self.store.record(batch)
-            elif batch.writes:
-                self.store.write_rows(batch.writes)
         except BaseException:
             for job_id in uow.jobs:
                 self._cache.pop(job_id, None)
@@ -390,10 +309,6 @@ def _typed(event: object) -> Job.Event | Job.Created:
 
 
 Outcome = tuple[_Request, "Committed[Any] | None", "BaseException | None"]
-
-
-def _resolve(request: _Request, committed: Committed[Any]) -> None:
-    _settle_all([(request, committed, None)])
 
 
 def _fail(request: _Request, exc: BaseException) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from projections import feed
-from service.edge import api_errors as errors
+from service import errors
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -243,9 +243,7 @@ class Hub:
         types: tuple[str, ...] = (),
     ) -> Subscriber:
         if self._per_owner[principal.sub] >= self._max_per_owner:
-            raise errors.RateLimited(
-                f"At most {self._max_per_owner} open streams per user; close one first."
-            )
+            raise errors.TooManyStreams(self._max_per_owner)
         subscriber = Subscriber(
             sub=principal.sub,
             owner=principal.owner_filter,

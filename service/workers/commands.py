@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from domain import errors as domain_errors
 from domain import retry
 from domain.states import JobState
-from projections import documents, sql
-from service.edge import api_errors as errors
+from projections import claims, documents
+from service import errors
 from service.workers import leases
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from domain.job import Job
     from service.settings import Settings
-    from service.store.writer import UnitOfWork
+    from service.store.unit_of_work import UnitOfWork
 
 # Stateless (OS entropy): the global `random` state is not ours to move.
 _JITTER = random.SystemRandom()
@@ -62,20 +62,19 @@ def claim(
     types: tuple[str, ...], worker_id: str, lease_seconds: float
 ) -> Callable[[UnitOfWork], Claimed | None]:
     """Starts the best due pending job of the given types; None when none is due."""
-    query = sql.query("claim_candidates")
 
     def command(uow: UnitOfWork) -> Claimed | None:
         now_ms = documents.epoch_ms(uow.now)
         limit = _PAGE
         while True:
-            rows, more = [], False
+            candidates, more = [], False
             for job_type in types:
-                found = uow.lookup_all(query, (job_type, now_ms, limit))
-                rows.extend(found)
+                found = uow.read(claims.candidates, job_type, now_ms, limit)
+                candidates.extend(found)
                 more = more or len(found) == limit
-            rows.sort(key=lambda row: (-row[1], row[2], row[3]))
-            for row in rows:
-                job = uow.get(uuid.UUID(row[0]))
+            candidates.sort(key=lambda candidate: candidate.order)
+            for candidate in candidates:
+                job = uow.get(candidate.job_id)
                 if _claimable(job, uow.now):
                     return _start(uow, job, worker_id, lease_seconds)
             if not more:
@@ -104,12 +103,12 @@ def _leased(uow: UnitOfWork, job_id: uuid.UUID, token: str) -> Job:
     """The job, if `token` is its current, unexpired lease; else LeaseLost (409)."""
     try:
         job = uow.get(job_id)
-    except errors.NotFound:
-        raise errors.LeaseLost() from None
+    except errors.JobNotFound:
+        raise errors.LeaseLost(job_id) from None
     try:
         job.check_lease(token, uow.now, leases.expiry_of(uow, job_id, token))
     except domain_errors.DomainError:
-        raise errors.LeaseLost() from None
+        raise errors.LeaseLost(job_id) from None
     return job
 
 

@@ -9,6 +9,7 @@ in the read model and submits `expire_lease`, which re-checks under the writer.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import uuid
@@ -16,14 +17,16 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from domain import retry
-from projections import documents, sql
-from service.edge import api_errors as errors
+from projections import documents
+from projections import leases as leases_view
+from service import errors
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from projections.sqlite import ReadPool
-    from service.store.writer import UnitOfWork, Writer
+    from service.store.unit_of_work import UnitOfWork
+    from service.store.writer import Writer
 
 # Stateless (OS entropy): the global `random` state is not ours to move.
 _JITTER = random.SystemRandom()
@@ -38,14 +41,13 @@ def to_datetime(epoch_ms: int) -> datetime:
 
 def current(uow: UnitOfWork, job_id: uuid.UUID) -> tuple[str, float, int] | None:
     """(token, seconds, expiry ms) of the job's lease, as this group has left it."""
-    row = uow.lookup(sql.query("get_lease"), (str(job_id),))
+    row = uow.read(leases_view.get, job_id)
     pending = uow.leases.get(job_id)
     if pending is not None:
-        seconds = float(row[1]) if row is not None else 0.0
-        return pending[0], seconds, pending[1]
+        return pending[0], row.seconds if row is not None else 0.0, pending[1]
     if row is None:
         return None
-    return str(row[0]), float(row[1]), int(row[2])
+    return row.token, row.seconds, row.expires_ms
 
 
 def expiry_of(uow: UnitOfWork, job_id: uuid.UUID, token: str) -> datetime | None:
@@ -59,7 +61,9 @@ def renew(uow: UnitOfWork, job_id: uuid.UUID, token: str, seconds: float) -> dat
     """Extends the lease by its own length from now; call only once nothing can raise."""
     expires = documents.epoch_ms(uow.now + timedelta(seconds=seconds))
     uow.leases[job_id] = (token, expires)
-    uow.writes.append((sql.query("renew_lease"), (expires, str(job_id), token)))
+    uow.writes.append(
+        functools.partial(leases_view.renew, job_id=job_id, token=token, expires_ms=expires)
+    )
     return to_datetime(expires)
 
 
@@ -69,7 +73,7 @@ def expire_lease(job_id: uuid.UUID, policy: retry.RetryPolicy) -> Callable[[Unit
     def command(uow: UnitOfWork) -> bool:
         try:
             job = uow.get(job_id)
-        except errors.NotFound:
+        except errors.JobNotFound:
             return False
         if job.deleted or job.status != "running":
             return False
@@ -130,8 +134,7 @@ class Reaper:
         """Expires what has lapsed; returns how long to sleep until the next round."""
         now = documents.epoch_ms(datetime.now(UTC))
         async with self._reads.connection() as conn:
-            cursor = await conn.execute(sql.query("expired_leases"), (now, _REAP_BATCH))
-            lapsed = [uuid.UUID(row[0]) for row in await cursor.fetchall()]
+            lapsed = await leases_view.expired(conn, now, _REAP_BATCH)
         for job_id in lapsed:
             committed = await self._writer.run(expire_lease(job_id, self._policy))
             if committed.value:
@@ -141,9 +144,8 @@ class Reaper:
         if len(lapsed) == _REAP_BATCH:
             return 0.0
         async with self._reads.connection() as conn:
-            cursor = await conn.execute(sql.query("next_lease_expiry"))
-            row = await cursor.fetchone()
-        if row is None or row[0] is None:
+            next_expiry = await leases_view.next_expiry(conn)
+        if next_expiry is None:
             return self._interval
-        until = (int(row[0]) - documents.epoch_ms(datetime.now(UTC))) / 1000 + 0.005
+        until = (next_expiry - documents.epoch_ms(datetime.now(UTC))) / 1000 + 0.005
         return min(self._interval, max(until, 0.005))

@@ -11,8 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from service.cli import main
-from service.store import rebuild
-from service.store.sqlite import EventStore
+from service.store import backends, rebuild
 from tests import read_models, worker_steps
 from tests.support import SECRET, LiveServer, make_settings
 
@@ -90,7 +89,7 @@ def _sql(path: Path, statement: str, parameters: tuple = ()) -> list[tuple]:
 
 
 def _with_store(settings: Settings, function):
-    store = EventStore.open(settings)
+    store = backends.open_store(settings)
     try:
         return function(store)
     finally:

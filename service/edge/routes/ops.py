@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from starlette.responses import JSONResponse, Response
 
-from projections import sql
+from projections import feed
 from service.edge.runtime import runtime
 from service.openapi import document
 
@@ -26,13 +26,11 @@ async def readyz(request: Request) -> Response:
     try:
         last_event_id = await rt.in_thread(rt.store.max_position)
         async with rt.reads.connection() as conn:
-            async with conn.execute(sql.query("tracking_position")) as cursor:
-                row = await cursor.fetchone()
+            position = await feed.tracking_position(conn)
     except Exception:  # Any failure to read means: not ready.
         log.warning("readiness check failed", exc_info=True)
         unavailable = {"status": "unavailable", "projection_lag": None, "last_event_id": None}
         return JSONResponse(unavailable, status_code=503)
-    position = int(row[0]) if row else 0
     lag = max(last_event_id - position, 0)
     return JSONResponse({"status": "ok", "projection_lag": lag, "last_event_id": last_event_id})
 

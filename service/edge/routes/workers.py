@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
-from projections import documents, sql
+from projections import claims, documents
 from service.contract import workers as worker_validation
 from service.edge import api_errors as errors
 from service.edge import auth, bodies, replies
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from starlette.requests import Request
 
-    from service.store.writer import UnitOfWork
+    from service.store.unit_of_work import UnitOfWork
     from service.workers.commands import LeaseState
 
 SCOPE = "worker"
@@ -77,14 +77,10 @@ async def claim(request: Request) -> Response:
 
 async def _next_due(rt: Runtime, types: tuple[str, ...]) -> float | None:
     """Seconds until the earliest scheduled job of these types is due, if there is one."""
-    now = datetime.now(UTC)
-    query = sql.query("next_run_at").format(types=",".join("?" * len(types)))
+    now_ms = documents.epoch_ms(datetime.now(UTC))
     async with rt.reads.connection() as conn:
-        cursor = await conn.execute(query, (*types, documents.epoch_ms(now)))
-        row = await cursor.fetchone()
-    if row is None or row[0] is None:
-        return None
-    return (int(row[0]) - documents.epoch_ms(now)) / 1000 + 0.001
+        due = await claims.next_run_at(conn, types, now_ms)
+    return None if due is None else (due - now_ms) / 1000 + 0.001
 
 
 def _lease_token(request: Request) -> str:

@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.settings import Settings
-from service.store import rebuild
-from service.store.sqlite import EventStore
+from service.store import backends, rebuild
 from tests import worker_steps
 from tests.support import LiveServer
 from tests.support import create as _create
@@ -93,7 +92,7 @@ def varied_history(server: LiveServer, client, tag: str, old: list[str]) -> list
 
 
 def verify_offline(settings: Settings) -> list[rebuild.Mismatch]:
-    store = EventStore.open(settings)
+    store = backends.open_store(settings)
     try:
         return rebuild.verify(store)
     finally:

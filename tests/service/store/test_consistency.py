@@ -9,8 +9,7 @@ import threading
 
 from domain import errors as domain_errors
 from service.settings import Settings
-from service.store import rebuild
-from service.store.sqlite import EventStore
+from service.store import backends, rebuild
 from tests import read_models, worker_steps
 from tests.service.store.histories import every_page, observe, varied_history, verify_offline
 from tests.support import SECRET, LiveServer
@@ -25,10 +24,12 @@ def _max_event_id(path) -> int:
         db.close()
 
 
-def _pragma_synchronous(store: EventStore, *, commit: bool) -> int:
-    with store.recorder.datastore.transaction(commit=commit) as c:  # type: ignore[attr-defined]
+def _pragma_synchronous(store, *, commit: bool) -> int:
+    def pragma(c) -> int:
         c.execute("PRAGMA synchronous")
         return int(c.fetchone()[0])
+
+    return store.write(pragma) if commit else store.read(pragma)
 
 
 def test_read_models_catch_up_after_a_crash_between_events_and_projection(server, settings):
@@ -121,7 +122,7 @@ def test_synchronous_normal_from_the_environment(tmp_path):
     default = Settings.from_env(
         {"JOBTRAIL_DATABASE_URL": f"sqlite:///{tmp_path / 'full.db'}", "JOBTRAIL_JWT_SECRET": "x"}
     )
-    store = EventStore.open(default)
+    store = backends.open_store(default)
     try:
         assert _pragma_synchronous(store, commit=False) == 2
     finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -11,14 +10,14 @@ import pytest
 from domain import errors as domain_errors
 from service.jobs import commands
 from service.settings import Settings
-from service.store.sqlite import EventStore
+from service.store import backends
 from service.store.writer import Writer
 
 
 @pytest.fixture
 def store(tmp_path):
     settings = dataclasses.replace(Settings(), database_url=f"sqlite:///{tmp_path / 'w.db'}")
-    store = EventStore.open(settings)
+    store = backends.open_store(settings)
     yield store
     store.close()
 
@@ -60,9 +59,12 @@ def test_one_group_commits_many_commands_and_snapshots_at_every_interval(store):
         future.result(timeout=30)
     writer.stop()
     assert writer.batches == 1
-    db = sqlite3.connect(store.recorder.datastore.pool.db_name)
-    versions = [v for (v,) in db.execute("SELECT originator_version FROM stored_snapshots")]
-    db.close()
+
+    def snapshot_versions(c):
+        c.execute("SELECT originator_version FROM stored_snapshots ORDER BY originator_version")
+        return [v for (v,) in c.fetchall()]
+
+    versions = store.read(snapshot_versions)
     assert versions == list(range(10, 97, 10))
     assert store.load(job_id).progress["percent"] == 94.0
     for version in (15, 50, 97):  # any version loads from the snapshot below it

@@ -153,12 +153,15 @@ def test_concurrent_claimers_run_every_job_exactly_once(server: LiveServer) -> N
     assert len(claimed) == jobs
     assert len(set(claimed)) == jobs
     store = server.runtime.store
-    with store.recorder.datastore.transaction(commit=False) as c:  # type: ignore[attr-defined]
+
+    def count_started(c):
         c.execute(
             "SELECT COUNT(*), COUNT(DISTINCT originator_id) FROM stored_events WHERE topic LIKE ?",
             ("%Job.Started",),
         )
-        started, distinct = c.fetchone()
+        return c.fetchone()
+
+    started, distinct = store.read(count_started)
     assert (started, distinct) == (jobs, jobs)
 
 

@@ -1,0 +1,20 @@
+"""Every read-model row, for `jobtrail audit verify` to compare with the fold of the events."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from projections import sql
+
+if TYPE_CHECKING:
+    from projections.sql import Cursor
+
+TABLES = ("events", "jobs", "idempotency_keys", "job_counts", "tracking")
+
+
+def rows(cursor: Cursor, table: str) -> list[tuple[Any, ...]]:
+    """A read table's rows, each as a tuple of its columns in schema order."""
+    if table not in TABLES:
+        raise ValueError(f"Not a read table: {table!r}.")
+    cursor.execute(sql.query(f"audit_{table}"))
+    return [tuple(row) for row in cursor.fetchall()]

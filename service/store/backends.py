@@ -1,0 +1,16 @@
+"""Opening the event store that the configured database URL names."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from service.store import sqlite
+
+if TYPE_CHECKING:
+    from service.settings import Settings
+    from service.store.base import EventStore
+
+
+def open_store(settings: Settings) -> EventStore:
+    """The event store of `settings.database_url` (SQLite; PostgreSQL is the next backend)."""
+    return sqlite.SQLiteEventStore.open(settings)

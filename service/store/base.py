@@ -1,0 +1,88 @@
+"""What the writer, the rebuild and the audit need of an event store: one small interface.
+
+A backend (service/store/sqlite.py; PostgreSQL next) keeps the library's persistence and the
+read models in one database, so that the events of a transaction, their read-model rows and the
+tracking position commit together. Nothing outside a backend touches the library's recorders,
+datastores or mappers: they are its business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from uuid import UUID
+
+    from eventsourcing.domain import Snapshot
+
+    from domain.job import Job
+    from projections.projector import Recorded
+    from projections.sql import Cursor
+
+T = TypeVar("T")
+# A write that is not an event (a lease renewal), run in the transaction of a batch's events.
+Write = Callable[["Cursor"], None]
+
+
+@dataclass(slots=True)
+class ProjectionBatch:
+    """What one transaction records: its events in order, and their jobs' new states."""
+
+    events: list[Job.Event | Job.Created]
+    jobs: dict[UUID, Job]
+    # Run after the projection's rows, in the same transaction.
+    writes: list[Write] = field(default_factory=list)
+    # Filled in by `record`: each event's global id, and each changed job's rendered document.
+    positions: list[int] = field(default_factory=list)
+    documents: dict[UUID, str] = field(default_factory=dict)
+
+
+class EventStore(Protocol):
+    """The jobs' event store and the read models kept beside it.
+
+    Failures come as the application's errors: `JobNotFound`, `ConcurrentChange` (another
+    writer saved a version first), `StoreUnavailable` (the database cannot take the write).
+    """
+
+    def load(self, job_id: UUID, version: int | None = None) -> Job:
+        """The job as of `version` (its newest by default), from its newest snapshot on."""
+        ...
+
+    def record(self, batch: ProjectionBatch) -> None:
+        """Records the batch's events (there may be none), the read-model rows they make and
+        the batch's other writes in one transaction; fills in positions and documents."""
+        ...
+
+    def put_snapshots(self, snapshots: Sequence[Snapshot]) -> None:
+        """Stores snapshots of jobs whose events have committed, in one transaction."""
+        ...
+
+    def read(self, query: Callable[[Cursor], T]) -> T:
+        """Runs `query` in one read transaction of the store's database."""
+        ...
+
+    def write(self, change: Callable[[Cursor], T]) -> T:
+        """Runs `change` in one write transaction of the store's database (read models only:
+        events are written by `record`)."""
+        ...
+
+    def recorded_after(self, position: int, limit: int) -> list[Recorded]:
+        """Up to `limit` events after the global id `position`, decoded, in id order."""
+        ...
+
+    def position_of(self, job_id: UUID, seq: int) -> int | None:
+        """The global event id of a job's event number `seq`."""
+        ...
+
+    def max_position(self) -> int:
+        """The id of the newest event, 0 when there is none."""
+        ...
+
+    def tracking_position(self) -> int:
+        """The id of the last event the read models have applied."""
+        ...
+
+    def close(self) -> None: ...
