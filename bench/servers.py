@@ -149,22 +149,3 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(_STOP_TIMEOUT)
-
-
-def loadgen(port: int, *, token: str | None, body: str, warmup: float, duration: float) -> str:
-    """Runs bench/loadgen.py in its own process on CPU 1; returns its JSON line."""
-    argv = ["taskset", "-c", CLIENT_CPU, sys.executable, "-m", "bench.loadgen"]
-    argv += ["--port", str(port), "--body", body, "--conns", "32"]
-    argv += ["--warmup", str(warmup), "--duration", str(duration)]
-    if token is not None:
-        argv += ["--token", token]
-    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE)
-    try:
-        out, _ = process.communicate(timeout=warmup + duration + 60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    if process.returncode != 0:
-        raise RuntimeError(f"loadgen failed with exit code {process.returncode}")
-    return out.decode()
