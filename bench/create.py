@@ -198,7 +198,13 @@ def run(*, quick: bool, summary: Summary) -> None:
     runs = [full, base, normal, progress]
     header = ["server", "2xx/s", "p50 ms", "p99 ms", "max ms", "non-2xx/errors"]
     header += ["srv CPU %", "srv CPU us/req", "avg group", "2xx/stored"]
-    say(table(f"(a) writes over HTTP, {CONNECTIONS} connections (wrk)", header, map(_row, runs)))
+    say(
+        table(
+            f"(a) writes over HTTP, {CONNECTIONS} connections (wrk)",
+            header,
+            [_row(r) for r in runs],
+        )
+    )
     full_ratio = ratio(full["ok_per_s"], base["ok_per_s"])
     normal_ratio = ratio(normal["ok_per_s"], base["ok_per_s"])
     progress_ratio = ratio(progress["ok_per_s"], base["ok_per_s"])

@@ -18,7 +18,8 @@ from service.jobs import commands
 from service.principal import Principal
 from service.settings import Settings
 from service.store import backends
-from service.store.writer import Commit, UnitOfWork, Writer
+from service.store.unit_of_work import UnitOfWork
+from service.store.writer import Commit, Writer
 
 MEASURED_OWNER = "alice"
 OTHER_OWNERS = tuple(f"tenant-{i}" for i in range(1, 10))
