@@ -431,6 +431,28 @@ class Job(Aggregate):
             raise errors.LeaseMismatch(job_id=str(self.id))
 
 
+# The event types the API shows (an event's `type`), in the order a job's life meets them.
+EVENT_KINDS = tuple(
+    dict.fromkeys(
+        cls.kind
+        for cls in (
+            Job.Created,
+            Job.Started,
+            Job.Progressed,
+            Job.ChildrenProgressed,
+            Job.Logged,
+            Job.Succeeded,
+            Job.Failed,
+            Job.RetryScheduled,
+            Job.CancelRequested,
+            Job.Cancelled,
+            Job.Updated,
+            Job.Deleted,
+        )
+    )
+)
+
+
 def _finish(job: Job, state: JobState, when: datetime) -> None:
     job.status = state.value
     job.finished_at = when

@@ -1,13 +1,15 @@
-"""Validation of the worker routes' bodies (API.md, "Workers"): 400 before anything is written."""
+"""Validation of the worker routes' bodies (API.md, "Workers"): 400 before anything is written.
+Each body is a field table; the OpenAPI schemas are written from the same tables."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from domain.job import LOG_LEVELS, PROGRESS_FIELDS
-from service.contract.jobs import MAX_NAME, TYPE_PATTERN, _check_size, _is_int, _Problems
-from service.edge import api_errors as errors
+from domain.job import LOG_LEVELS
+from service.contract import fields
+from service.contract.jobs import MAX_NAME, TYPE_PATTERN
+from service.edge import bodies
 
 if TYPE_CHECKING:
     from service.settings import Limits
@@ -16,9 +18,8 @@ MAX_TYPES = 100
 MAX_LEASE_SECONDS = 3600
 MAX_WAIT_SECONDS = 30
 MAX_LOG_ENTRIES = 1000
-_CLAIM_FIELDS = frozenset({"types", "worker_id", "lease_seconds", "wait_seconds"})
-_LOG_FIELDS = frozenset({"level", "message", "data"})
-_ERROR_FIELDS = frozenset({"message", "code", "details"})
+MAX_PROGRESS_TEXT = 8 * 1024  # characters, in each of a progress report's `stage` and `message`
+_UNKNOWN = "is not a known field"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,144 +30,164 @@ class ClaimRequest:
     wait_seconds: float
 
 
-def _object(body: Any, *, optional: bool = False) -> dict[str, Any]:
-    if body is None and optional:
-        return {}
-    if not isinstance(body, dict):
-        raise errors.InvalidRequest(
-            "The body must be a JSON object.", details={"body": "not an object"}
-        )
-    return body
-
-
-def _unknown(problems: _Problems, body: dict[str, Any], allowed: frozenset[str]) -> None:
-    for key in sorted(body.keys() - allowed):
-        problems.add(key, "is not a known field")
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+CLAIM = fields.Shape(
+    fields=(
+        fields.Field(
+            name="types",
+            kind="list",
+            required=True,
+            items=fields.Field(
+                name="type", kind="string", pattern=TYPE_PATTERN, examples=("video.render",)
+            ),
+            min=1,
+            max=MAX_TYPES,
+            noun="job types",
+            description="The job types this worker runs.",
+        ),
+        fields.Field(
+            name="worker_id",
+            kind="string",
+            min=1,
+            max=MAX_NAME,
+            default="worker",
+            description="Who claims.",
+        ),
+        fields.Field(name="lease_seconds", kind="number", min=1, max=MAX_LEASE_SECONDS, default=30),
+        fields.Field(name="wait_seconds", kind="number", min=0, max=MAX_WAIT_SECONDS, default=0),
+    ),
+    unknown=_UNKNOWN,
+)
+# domain.job.PROGRESS_FIELDS, each nullable; checked in the body's order.
+PROGRESS = fields.Shape(
+    fields=(
+        fields.Field(name="percent", kind="number", nullable=True, min=0, max=100),
+        fields.Field(name="stage", kind="string", nullable=True, max=MAX_PROGRESS_TEXT),
+        fields.Field(name="message", kind="string", nullable=True, max=MAX_PROGRESS_TEXT),
+        *(
+            fields.Field(
+                name=name,
+                kind="integer",
+                nullable=True,
+                min=0,
+                max=bodies.MAX_INTEGER,
+                message="must be a non-negative integer, or null",
+            )
+            for name in ("total", "completed", "failed")
+        ),
+    ),
+    unknown=_UNKNOWN,
+    in_body_order=True,
+    description="Any of the progress fields.",
+)
+LOG_ENTRY = fields.Shape(
+    fields=(
+        fields.Field(
+            name="level",
+            kind="enum",
+            values=LOG_LEVELS,
+            aliases=(("warn", "warning"),),
+            default="info",
+            description="`warn` is taken as `warning`.",
+        ),
+        fields.Field(
+            name="message",
+            kind="string",
+            required=True,
+            max=lambda limits: limits.log_message_bytes,
+            unit="bytes",
+        ),
+        fields.Field(name="data", kind="any", size_limited=True),
+    ),
+    unknown=_UNKNOWN,
+    not_object=("entry", "must be an object"),
+    bare_unknown=True,  # `level`, not `entries[0].level`: kept as the 400s have always named it
+    description="One log line.",
+)
+LOG_ENTRIES = fields.Shape(
+    fields=(
+        fields.Field(
+            name="entries",
+            kind="list",
+            required=True,
+            items=LOG_ENTRY,
+            min=1,
+            max=MAX_LOG_ENTRIES,
+            noun="log entries",
+        ),
+    ),
+    unknown=_UNKNOWN,
+)
+SUCCESS = fields.Shape(
+    fields=(
+        fields.Field(name="result_type", kind="string", nullable=True, min=1, max=MAX_NAME),
+        fields.Field(name="result", kind="any", size_limited=True),
+    ),
+    unknown=_UNKNOWN,
+)
+JOB_ERROR = fields.Shape(
+    fields=(
+        fields.Field(
+            name="message",
+            kind="string",
+            max=lambda limits: limits.log_message_bytes,
+            unit="bytes",
+            default="The job failed.",
+            message="must be a string",
+            description="What went wrong.",
+        ),
+        fields.Field(name="code", kind="string", min=1, max=MAX_NAME, default="error"),
+        fields.Field(name="details", kind="any", size_limited=True),
+    ),
+    unknown=_UNKNOWN,
+    bare_unknown=True,  # as LOG_ENTRY's
+)
+FAILURE = fields.Shape(
+    fields=(
+        fields.Field(name="error", kind="object", shape=JOB_ERROR),
+        fields.Field(
+            name="retry",
+            kind="boolean",
+            default=True,
+            description="false: fail at once, attempts left or not.",
+        ),
+    ),
+    unknown=_UNKNOWN,
+)
 
 
 def claim(body: Any) -> ClaimRequest:
-    body = _object(body)
-    problems = _Problems()
-    _unknown(problems, body, _CLAIM_FIELDS)
-    types = body.get("types")
-    if (
-        not isinstance(types, list)
-        or not 1 <= len(types) <= MAX_TYPES
-        or not all(isinstance(t, str) and TYPE_PATTERN.fullmatch(t) for t in types)
-    ):
-        problems.add("types", f"must be a list of 1 to {MAX_TYPES} job types")
-        types = []
-    worker_id = body.get("worker_id", "worker")
-    if not isinstance(worker_id, str) or not 1 <= len(worker_id) <= MAX_NAME:
-        problems.add("worker_id", f"must be a string of 1 to {MAX_NAME} characters")
-    lease = body.get("lease_seconds", 30)
-    if not _number(lease) or not 1 <= lease <= MAX_LEASE_SECONDS:
-        problems.add("lease_seconds", f"must be a number from 1 to {MAX_LEASE_SECONDS}")
-    wait = body.get("wait_seconds", 0)
-    if not _number(wait) or not 0 <= wait <= MAX_WAIT_SECONDS:
-        problems.add("wait_seconds", f"must be a number from 0 to {MAX_WAIT_SECONDS}")
-    problems.raise_if_any()
+    values = fields.parse(CLAIM, body)
     return ClaimRequest(
-        types=tuple(dict.fromkeys(types)),
-        worker_id=worker_id,
-        lease_seconds=float(lease),
-        wait_seconds=float(wait),
+        types=tuple(dict.fromkeys(values["types"])),
+        worker_id=values["worker_id"],
+        lease_seconds=float(values["lease_seconds"]),
+        wait_seconds=float(values["wait_seconds"]),
     )
 
 
 def progress(body: Any) -> dict[str, Any]:
-    body = _object(body)
-    problems = _Problems()
-    _unknown(problems, body, frozenset(PROGRESS_FIELDS))
-    fields = dict(body)
-    for field, value in body.items():
-        if value is None or field not in PROGRESS_FIELDS:
-            continue
-        if isinstance(value, float) and value.is_integer() and field != "percent":
-            value = fields[field] = int(value)  # JSON does not tell 3 from 3.0
-        if field == "percent" and (not _number(value) or not 0 <= value <= 100):
-            problems.add(field, "must be a number from 0 to 100, or null")
-        elif field in ("stage", "message") and (
-            not isinstance(value, str) or len(value) > 8 * 1024
-        ):
-            problems.add(field, "must be a string of at most 8192 characters, or null")
-        elif field in ("total", "completed", "failed") and (
-            not _is_int(value) or not 0 <= value < 2**63
-        ):
-            problems.add(field, "must be a non-negative integer, or null")
-    problems.raise_if_any()
-    return fields
+    return fields.parse(PROGRESS, body)
 
 
 def log_entries(body: Any, limits: Limits, body_bytes: int) -> list[tuple[str, str, Any]]:
-    body = _object(body)
-    problems = _Problems()
-    if "entries" in body:
-        _unknown(problems, body, frozenset({"entries"}))
-        raw = body["entries"]
-        if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_LOG_ENTRIES:
-            problems.add("entries", f"must be a list of 1 to {MAX_LOG_ENTRIES} log entries")
-            raw = []
+    if isinstance(body, dict) and "entries" in body:
+        entries = fields.parse(LOG_ENTRIES, body, limits, body_bytes)["entries"]
     else:
-        raw = [body]
-    entries = []
-    for index, entry in enumerate(raw):
-        where = f"entries[{index}]." if "entries" in body else ""
-        if not isinstance(entry, dict):
-            problems.add(f"{where}entry", "must be an object")
-            continue
-        _unknown(problems, entry, _LOG_FIELDS)
-        level = entry.get("level", "info")
-        level = "warning" if level == "warn" else level
-        if level not in LOG_LEVELS:
-            problems.add(f"{where}level", f"must be one of {', '.join(LOG_LEVELS)}")
-        message = entry.get("message")
-        if not isinstance(message, str) or len(message.encode()) > limits.log_message_bytes:
-            problems.add(
-                f"{where}message", f"must be a string of at most {limits.log_message_bytes} bytes"
-            )
-        _check_size(problems, f"{where}data", entry.get("data"), limits.field_bytes, body_bytes)
-        entries.append((level, message, entry.get("data")))
-    problems.raise_if_any()
-    return entries  # type: ignore[return-value]
+        entries = [fields.parse(LOG_ENTRY, body, limits, body_bytes)]
+    return [(entry["level"], entry["message"], entry.get("data")) for entry in entries]
 
 
 def success(body: Any, limits: Limits, body_bytes: int) -> tuple[Any, str | None]:
-    body = _object(body, optional=True)
-    problems = _Problems()
-    _unknown(problems, body, frozenset({"result", "result_type"}))
-    result_type = body.get("result_type")
-    if result_type is not None and (
-        not isinstance(result_type, str) or not 1 <= len(result_type) <= MAX_NAME
-    ):
-        problems.add("result_type", f"must be a string of 1 to {MAX_NAME} characters, or null")
-    _check_size(problems, "result", body.get("result"), limits.field_bytes, body_bytes)
-    problems.raise_if_any()
-    return body.get("result"), result_type
+    values = fields.parse(SUCCESS, {} if body is None else body, limits, body_bytes)
+    return values.get("result"), values.get("result_type")
 
 
 def failure(body: Any, limits: Limits, body_bytes: int) -> tuple[dict[str, Any], bool]:
-    body = _object(body, optional=True)
-    problems = _Problems()
-    _unknown(problems, body, frozenset({"error", "retry"}))
-    error = body.get("error") or {}
-    if not isinstance(error, dict):
-        problems.add("error", "must be an object")
-        error = {}
-    _unknown(problems, error, _ERROR_FIELDS)
-    message = error.get("message", "The job failed.")
-    if not isinstance(message, str) or len(message.encode()) > limits.log_message_bytes:
-        problems.add("error.message", "must be a string")
-    code = error.get("code", "error")
-    if not isinstance(code, str) or not 1 <= len(code) <= MAX_NAME:
-        problems.add("error.code", f"must be a string of 1 to {MAX_NAME} characters")
-    _check_size(problems, "error.details", error.get("details"), limits.field_bytes, body_bytes)
-    retry = body.get("retry", True)
-    if not isinstance(retry, bool):
-        problems.add("retry", "must be true or false")
-    problems.raise_if_any()
-    return {"message": message, "code": code, "details": error.get("details")}, retry
+    body = {} if body is None else body
+    if isinstance(body, dict):
+        # No `error`, or a falsy one (null, false, 0, ""), has always counted as `{}`.
+        body = {**body, "error": body.get("error") or {}}
+    values = fields.parse(FAILURE, body, limits, body_bytes)
+    error = values["error"]
+    details = error.get("details")
+    return {"message": error["message"], "code": error["code"], "details": details}, values["retry"]

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from service import settings
 from service.openapi import builders as openapi
 from service.openapi import schemas as s
 
 Schema = dict[str, Any]
 Paths = dict[str, dict[str, Schema]]
 SSE = "text/event-stream"
+_STREAMS = settings.Streams()  # the document states the defaults
 # API.md: only the two SSE forms also read the cookie or the query token.
 STREAM_AUTH = ("bearerAuth", "tokenCookie", "accessToken")
 EVENT_PAGING = ("After", "EventLimit", "Stream", "LastEventId")
@@ -19,9 +21,9 @@ SSE_FRAMING = (
     "hint comes first. Each event is sent as `id: <event id>`, `event: <event type>`, "
     "`data: <Event JSON>`. The stream starts after the `Last-Event-ID` header (which wins over "
     "`after`, so a reconnect resumes), replays the backlog in id order, then goes live. A "
-    "comment line is sent as heartbeat after every 15 s of silence. No event is ever skipped "
-    "or sent twice across reconnects. The stream is closed when the token expires; reconnect "
-    "with a fresh one."
+    f"comment line is sent as heartbeat after every {_STREAMS.heartbeat_seconds:g} s of "
+    "silence. No event is ever skipped or sent twice across reconnects. The stream is closed "
+    "when the token expires; reconnect with a fresh one."
 )
 SINGLE_JOB_END = (
     " The one-job stream ends with `event: end`, whose data is the final Job, once the job is "
@@ -30,10 +32,11 @@ SINGLE_JOB_END = (
     "a reconnect then answers 404, like every route for a deleted job (`admin`: 204)."
 )
 STREAM_LIMITS = (
-    " A user has at most 100 open streams (configurable: `JOBTRAIL_SSE_MAX_STREAMS_PER_OWNER`); "
-    "one more answers 429. A client that does not accept a write within 10 s is disconnected; "
-    "one that falls far behind is served from the store until it catches up, without a gap. "
-    "The heartbeat interval is `JOBTRAIL_SSE_HEARTBEAT_SECONDS`."
+    f" A user has at most {_STREAMS.max_per_owner} open streams (configurable: "
+    "`JOBTRAIL_SSE_MAX_STREAMS_PER_OWNER`); one more answers 429. A client that does not accept "
+    f"a write within {_STREAMS.send_timeout_seconds:g} s is disconnected; one that falls far "
+    "behind is served from the store until it catches up, without a gap. The heartbeat interval "
+    "is `JOBTRAIL_SSE_HEARTBEAT_SECONDS`."
 )
 
 

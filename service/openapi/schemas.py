@@ -4,24 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain import job as domain_job
+from domain.states import JobState
+from projections import jobs_view
+from service.contract import fields, timestamps
+from service.contract import jobs as validation
 from service.edge import bodies, params
 
-JOB_STATUSES = ("pending", "running", "succeeded", "failed", "cancelled")
-PRIORITIES = ("low", "normal", "high")
-EVENT_TYPES = tuple(
-    "created started progress log succeeded failed retry_scheduled cancel_requested cancelled "
-    "updated deleted".split()
-)
-LOG_LEVELS = ("debug", "info", "success", "warning", "error")
+JOB_STATUSES = tuple(state.value for state in JobState)
+PRIORITIES = domain_job.PRIORITIES
+EVENT_TYPES = domain_job.EVENT_KINDS
+LOG_LEVELS = domain_job.LOG_LEVELS
 # API.md's codes, plus the two that service/errors.py gives the framework's 405 and 406.
 ERROR_CODES = tuple(
     "invalid_request unauthorized forbidden not_found method_not_allowed not_acceptable conflict "
     "lease_lost payload_too_large unsupported_media_type rate_limited internal".split()
 )
-SORTS = ("created_at", "updated_at", "finished_at", "priority")
-JOB_TYPE_PATTERN = "^[a-z0-9][a-z0-9._-]{0,63}$"
+SORTS = tuple(jobs_view.SORT_COLUMNS)
+JOB_TYPE_PATTERN = f"^{validation.TYPE_PATTERN.pattern}$"
 TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
-FIELD_LIMIT = "At most 256 KiB when encoded as JSON (configurable); over it → 400 naming the field."
 
 Schema = dict[str, Any]
 
@@ -47,7 +48,7 @@ def string(description: str = "", **limits: Any) -> Schema:
     return _described({"type": "string", **limits}, description)
 
 
-MAX_EVENT_ID = 2**63 - 1  # SQLite's largest integer
+MAX_EVENT_ID = params.MAX_INTEGER  # SQLite's largest integer
 
 
 def integer(description: str = "", minimum: int = 0, **limits: Any) -> Schema:
@@ -93,18 +94,7 @@ def timestamp(description: str) -> Schema:
 
 
 def time_input(description: str) -> Schema:
-    return {
-        "anyOf": [
-            {"type": "string", "format": "date-time", "description": "RFC 3339."},
-            {
-                "type": "integer",
-                "minimum": 0,
-                "maximum": 253402300799999,
-                "description": "Unix epoch milliseconds (up to the end of year 9999).",
-            },
-        ],
-        "description": f"{description} An RFC 3339 date-time or Unix epoch milliseconds.",
-    }
+    return timestamps.schema(description)
 
 
 def job_type(description: str = "") -> Schema:
@@ -126,11 +116,6 @@ def obj(properties: Schema, *, required: tuple[str, ...] = (), description: str 
 
 def free_object(description: str) -> Schema:
     return {"type": "object", "additionalProperties": ref("JsonValue"), "description": description}
-
-
-def closed(schema: Schema) -> Schema:
-    # Request bodies: an unknown field is a 400 that names it.
-    return {**schema, "additionalProperties": False}
 
 
 def _progress() -> Schema:
@@ -175,8 +160,10 @@ def _job() -> Schema:
     properties: Schema = {
         "id": uuid("The job's id."),
         "type": job_type("The job's type."),
-        "name": nullable(string("A display name.", maxLength=200)),
-        "category": nullable(string("A free-form grouping.", minLength=1, maxLength=64)),
+        "name": nullable(string("A display name.", maxLength=validation.MAX_NAME)),
+        "category": nullable(
+            string("A free-form grouping.", minLength=1, maxLength=validation.MAX_CATEGORY)
+        ),
         "status": enum(
             JOB_STATUSES,
             "`pending` → `running` → one of `succeeded`, `failed`, `cancelled` (terminal). A "
@@ -200,7 +187,9 @@ def _job() -> Schema:
         "result_type": nullable(string("The result's type, as given by the worker.")),
         "error": nullable(ref("JobError")),
         "attempt": integer("The number of attempts started so far (0 before the first claim)."),
-        "max_attempts": integer("Attempts allowed in all.", minimum=1, maximum=100),
+        "max_attempts": integer(
+            "Attempts allowed in all.", minimum=1, maximum=validation.MAX_ATTEMPTS
+        ),
         "run_at": nullable(timestamp("The job is not claimed before this time.")),
         "version": integer("The number of events in the job's stream.", minimum=1),
         "last_event_id": integer("The id of the job's newest event.", minimum=1),
@@ -252,44 +241,6 @@ def _error() -> Schema:
     return obj({"error": body}, required=("error",), description="Every error has this shape.")
 
 
-def _job_create(*, with_children: bool) -> Schema:
-    properties: Schema = {
-        "type": job_type("Required. Workers claim jobs by type."),
-        "payload": any_json(f"The job's input. {FIELD_LIMIT}"),
-        "name": nullable(string("A display name.", minLength=1, maxLength=200)),
-        "category": nullable(string("A free-form grouping.", minLength=1, maxLength=64)),
-        "priority": enum(PRIORITIES, "Claim order.", default="normal"),
-        "metadata": nullable(free_object(f"Free-form client data; null means {{}}. {FIELD_LIMIT}")),
-        "max_attempts": integer("Attempts allowed in all.", minimum=1, maximum=100, default=1),
-        "run_at": nullable(time_input("The job is not claimed before this time.")),
-    }
-    if with_children:
-        properties["children"] = {
-            "type": "array",
-            "items": ref("JobCreateChild"),
-            "minItems": 1,
-            "maxItems": 1000,
-            "description": "Creates a batch parent of 1 to 1000 children (a configurable "
-            "limit). Its `progress` counters and `children` aggregate the children's, and it "
-            "finishes when they all have: `succeeded` if all succeeded, else `failed`, or "
-            "`cancelled` when cancelled.",
-        }
-    description = "A new job. Unknown fields → 400 naming them."
-    if not with_children:
-        description = "A child of a batch: a job body without `children`."
-    return closed(obj(properties, required=("type",), description=description))
-
-
-def _job_patch() -> Schema:
-    properties: Schema = {
-        "name": nullable(string("A display name.", minLength=1, maxLength=200)),
-        "starred": {"type": "boolean"},
-        "metadata": free_object(f"Replaces the metadata. {FIELD_LIMIT}"),
-    }
-    description = "At least one field; unknown fields → 400 naming them."
-    return closed({**obj(properties, description=description), "minProperties": 1})
-
-
 def _job_page() -> Schema:
     return obj(
         {
@@ -334,11 +285,6 @@ def _job_event_page() -> Schema:
     }
 
 
-def _cancel_request() -> Schema:
-    reason = nullable(string("Why; recorded in the cancel event.", minLength=1, maxLength=1000))
-    return closed(obj({"reason": reason}, description="Optional. Unknown fields → 400."))
-
-
 def _readiness() -> Schema:
     lag = "Events recorded but not yet in the read models; null when the store is unreachable."
     return obj(
@@ -362,10 +308,11 @@ def schemas() -> dict[str, Schema]:
         "JobError": _job_error(),
         "Event": _event(),
         "Error": _error(),
-        "JobCreate": _job_create(with_children=True),
-        "JobCreateChild": _job_create(with_children=False),
-        "JobPatch": _job_patch(),
-        "CancelRequest": _cancel_request(),
+        # The request bodies: from the tables that validate them.
+        "JobCreate": fields.schema(validation.JOB_CREATE),
+        "JobCreateChild": fields.schema(validation.JOB_CHILD),
+        "JobPatch": fields.schema(validation.JOB_PATCH),
+        "CancelRequest": fields.schema(validation.CANCEL),
         "CancelResult": obj({"job": ref("Job")}, required=("job",)),
         "JobPage": _job_page(),
         "EventPage": _event_page(),
@@ -425,11 +372,13 @@ def parameters() -> dict[str, Schema]:
             "The same key from the same owner with the same body returns the original job (200, "
             "`Idempotent-Replayed: true`) and creates nothing. Keys are scoped per owner. The "
             "same key with a different body, or a key whose job was since deleted → 409.",
-            {"type": "string", "minLength": 1, "maxLength": 255},
+            {"type": "string", "minLength": 1, "maxLength": validation.MAX_IDEMPOTENCY_KEY},
         ),
         "Limit": _query("limit", "Page size.", integer(minimum=1, maximum=100, default=20)),
         "Offset": _query(
-            "offset", "Jobs to skip (default 0). Not with `cursor`.", integer(maximum=2**63 - 1)
+            "offset",
+            "Jobs to skip (default 0). Not with `cursor`.",
+            integer(maximum=params.MAX_INTEGER),
         ),
         "Cursor": _query("cursor", cursor, {"type": "string", "minLength": 1}),
         "Sort": _query("sort", sort, enum(SORTS, default="created_at")),
@@ -440,7 +389,10 @@ def parameters() -> dict[str, Schema]:
         "StatusFilter": _query("status", "Status.", enum(JOB_STATUSES), many=True),
         "PriorityFilter": _query("priority", "Priority.", enum(PRIORITIES), many=True),
         "CategoryFilter": _query(
-            "category", "Category.", string(minLength=1, maxLength=64), many=True
+            "category",
+            "Category.",
+            string(minLength=1, maxLength=validation.MAX_CATEGORY),
+            many=True,
         ),
         "OwnerFilter": _query("owner", owner, string(minLength=1, maxLength=256), many=True),
         "ParentIdFilter": _query("parent_id", "Batch parent.", uuid(), many=True),
@@ -461,7 +413,7 @@ def parameters() -> dict[str, Schema]:
         "AsOf": _query(
             "as_of",
             "The job as it was after its event `seq` N. Beyond the job's `version` → 400.",
-            integer(minimum=1, maximum=2**63 - 1),
+            integer(minimum=1, maximum=params.MAX_INTEGER),
         ),
         "After": _query("after", after, integer(default=0, maximum=MAX_EVENT_ID)),
         "EventLimit": _query(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from service.contract import fields
+from service.contract import workers as worker_validation
 from service.openapi import builders as openapi
 from service.openapi import schemas as s
 
@@ -104,46 +106,8 @@ def _final(operation_id: str, summary: str, body: str | None) -> Schema:
 
 
 def schemas() -> dict[str, Schema]:
-    level = s.enum((*s.LOG_LEVELS, "warn"), "`warn` is taken as `warning`.", default="info")
-    entry = s.closed(
-        s.obj(
-            {
-                "level": level,
-                "message": s.string("At most 8 KiB.", maxLength=2048),
-                "data": s.any_json(s.FIELD_LIMIT),
-            },
-            required=("message",),
-            description="One log line.",
-        )
-    )
-    progress = s._progress()
-    for field in ("stage", "message"):  # the server takes at most 8 KiB of text in each
-        progress["properties"][field] = s.nullable(s.string(maxLength=8192))
-    for field in ("total", "completed", "failed"):
-        progress["properties"][field] = s.nullable(s.integer(maximum=2**63 - 1))
     return {
-        "ClaimRequest": s.closed(
-            s.obj(
-                {
-                    "types": {
-                        "type": "array",
-                        "items": s.job_type(),
-                        "minItems": 1,
-                        "maxItems": 100,
-                        "description": "The job types this worker runs.",
-                    },
-                    "worker_id": s.string("Who claims.", minLength=1, maxLength=200),
-                    "lease_seconds": {
-                        "type": "number",
-                        "minimum": 1,
-                        "maximum": 3600,
-                        "default": 30,
-                    },
-                    "wait_seconds": {"type": "number", "minimum": 0, "maximum": 30, "default": 0},
-                },
-                required=("types",),
-            )
-        ),
+        "ClaimRequest": fields.schema(worker_validation.CLAIM),
         "ClaimResult": s.obj(
             {
                 "job": s.ref("Job"),
@@ -164,52 +128,14 @@ def schemas() -> dict[str, Schema]:
             },
             required=("cancel_requested", "lease_expires_at"),
         ),
-        "ProgressReport": s.closed({**progress, "description": "Any of the progress fields."}),
+        "ProgressReport": fields.schema(worker_validation.PROGRESS),
         "LogLines": {
             "oneOf": [
-                entry,
-                s.closed(
-                    s.obj(
-                        {
-                            "entries": {
-                                "type": "array",
-                                "items": entry,
-                                "minItems": 1,
-                                "maxItems": 1000,
-                            }
-                        },
-                        required=("entries",),
-                    )
-                ),
+                fields.schema(worker_validation.LOG_ENTRY),
+                fields.schema(worker_validation.LOG_ENTRIES),
             ],
             "description": "One log line, or several as `entries`.",
         },
-        "SuccessReport": s.closed(
-            s.obj(
-                {
-                    "result": s.any_json(s.FIELD_LIMIT),
-                    "result_type": s.nullable(s.string(minLength=1, maxLength=200)),
-                }
-            )
-        ),
-        "FailureReport": s.closed(
-            s.obj(
-                {
-                    "error": s.closed(
-                        s.obj(
-                            {
-                                "message": s.string("What went wrong.", maxLength=2048),
-                                "code": s.string(minLength=1, maxLength=200),
-                                "details": s.any_json(s.FIELD_LIMIT),
-                            }
-                        )
-                    ),
-                    "retry": {
-                        "type": "boolean",
-                        "default": True,
-                        "description": "false: fail at once, attempts left or not.",
-                    },
-                },
-            )
-        ),
+        "SuccessReport": fields.schema(worker_validation.SUCCESS),
+        "FailureReport": fields.schema(worker_validation.FAILURE),
     }

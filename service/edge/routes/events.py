@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
-from domain.job import Job
+from domain import job as domain_job
 from domain.states import JobState
 from projections import documents, feed, jobs_view
 from service.edge import api_errors as errors
@@ -27,23 +27,6 @@ if TYPE_CHECKING:
 _PAGING = frozenset({"after", "limit", "stream", auth.QUERY_PARAMETER})
 _JOB_PARAMS = _PAGING
 _ALL_PARAMS = _PAGING | {"job_id", "type"}
-
-EVENT_TYPES = tuple(
-    cls.kind
-    for cls in (
-        Job.Created,
-        Job.Started,
-        Job.Progressed,
-        Job.Logged,
-        Job.Succeeded,
-        Job.Failed,
-        Job.RetryScheduled,
-        Job.CancelRequested,
-        Job.Cancelled,
-        Job.Updated,
-        Job.Deleted,
-    )
-)
 
 
 async def job_events(request: Request) -> Response:
@@ -85,7 +68,7 @@ async def all_events(request: Request) -> Response:
     params = Params(request.query_params, _ALL_PARAMS)
     after, limit = _page(params)
     job_ids = params.uuids("job_id")
-    types = params.many("type", allowed=EVENT_TYPES)
+    types = params.many("type", allowed=domain_job.EVENT_KINDS)
     if streaming:
         return _all_stream(rt, principal, _start(request, after), job_ids, types)
     async with rt.reads.connection() as conn:
