@@ -4,6 +4,7 @@ Why a table and not msgspec: README.md, "How it works"."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -29,6 +30,7 @@ MISSING: Final[Any] = object()  # a field without a default
 JSON_VALUE: Final = "#/components/schemas/JsonValue"
 _INVALID: Final[Any] = object()
 _WITH_OR_NULL = frozenset({"string", "integer", "number"})  # as the 400 messages always read
+_DEFAULTS = settings.Limits()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,10 +70,12 @@ class Shape:
     bare_unknown: bool = False  # nested, name an unknown field without the path to it
     component: str | None = None  # where nested uses refer to it in the OpenAPI components
     description: str = ""
+    names: tuple[str, ...] = dataclasses.field(init=False, repr=False, compare=False)
+    by_name: Mapping[str, Field] = dataclasses.field(init=False, repr=False, compare=False)
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(field.name for field in self.fields)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", tuple(each.name for each in self.fields))
+        object.__setattr__(self, "by_name", {each.name: each for each in self.fields})
 
 
 def parse(
@@ -100,11 +104,11 @@ def check(
     `limits.field_bytes` cannot hold a field over it, so most bodies skip the encoding.
     """
     problems: dict[str, str] = {}
-    values = _check(shape, body, _Context(limits or settings.Limits(), body_bytes, problems), "")
+    values = _check(shape, body, _Context(limits or _DEFAULTS, body_bytes, problems), "")
     return values, problems
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per request, and a frozen __init__ is slower
 class _Context:
     limits: Limits
     body_bytes: int | None
@@ -119,98 +123,106 @@ def _check(shape: Shape, body: Any, ctx: _Context, prefix: str) -> dict[str, Any
         key, problem = shape.not_object
         ctx.add(prefix + key, problem)
         return {}
-    names = shape.names
-    for key in sorted(body.keys() - set(names)):
-        ctx.add(key if shape.bare_unknown else prefix + key, shape.unknown)
-    if shape.at_least_one and not body.keys() & set(names):
-        ctx.add(prefix + "body", f"give at least one of {', '.join(names)}")
+    known = shape.by_name
+    if not known.keys() >= body.keys():
+        for key in sorted(body.keys() - known.keys()):
+            ctx.add(key if shape.bare_unknown else prefix + key, shape.unknown)
+    if shape.at_least_one and not body.keys() & known.keys():
+        ctx.add(prefix + "body", f"give at least one of {', '.join(shape.names)}")
     values: dict[str, Any] = {}
     for field in _in_order(shape, body):
-        where = prefix + field.name
-        if field.name not in body:
+        name = field.name
+        raw = body.get(name, MISSING)
+        if raw is MISSING:
             if field.required:
-                ctx.add(where, message(field, ctx.limits))
+                ctx.add(prefix + name, message(field, ctx.limits))
             elif field.default is not MISSING:
-                values[field.name] = field.default
+                values[name] = field.default
             continue
-        raw = body[field.name]
-        value = None if raw is None and field.nullable else _value(field, raw, ctx, where)
+        if raw is None and field.nullable:
+            values[name] = None
+            continue
+        value = _CONVERT[field.kind](field, raw, ctx, prefix + name)
         if value is _INVALID:
-            ctx.add(where, message(field, ctx.limits))
+            ctx.add(prefix + name, message(field, ctx.limits))
         elif field.size_limited and _too_large(raw, ctx):
-            ctx.add(where, f"is larger than {ctx.limits.field_bytes} bytes as JSON")
+            ctx.add(prefix + name, f"is larger than {ctx.limits.field_bytes} bytes as JSON")
         else:
-            values[field.name] = value
+            values[name] = value
     return values
 
 
 def _in_order(shape: Shape, body: dict[str, Any]) -> tuple[Field, ...]:
     if not shape.in_body_order:
         return shape.fields
-    position = {key: index for index, key in enumerate(body)}
-    return tuple(sorted(shape.fields, key=lambda field: position.get(field.name, len(body))))
+    present = [shape.by_name[key] for key in body if key in shape.by_name]
+    return (*present, *(field for field in shape.fields if field.name not in body))
 
 
-def _value(field: Field, value: Any, ctx: _Context, where: str) -> Any:
-    """The value as the command takes it, or _INVALID."""
-    kind = field.kind
-    if kind == "integer" and isinstance(value, float) and value.is_integer():
+# Each kind's check: the value as the command takes it, or _INVALID.
+
+
+def _string(field: Field, value: Any, ctx: _Context, _: str) -> Any:
+    if not isinstance(value, str):
+        return _INVALID
+    if field.pattern is not None and not field.pattern.fullmatch(value):
+        return _INVALID
+    size = len(value.encode()) if field.unit == "bytes" else len(value)
+    return value if _in_range(size, field, ctx.limits) else _INVALID
+
+
+def _integer(field: Field, value: Any, ctx: _Context, _: str) -> Any:
+    if isinstance(value, float) and value.is_integer():
         value = int(value)  # JSON does not tell 3 from 3.0
-    if kind == "enum":
-        value = next((to for alias, to in field.aliases if value == alias), value)
-        return value if value in field.values else _INVALID
-    if kind == "time":
-        parsed = timestamps.parse(value)
-        return _INVALID if parsed is None else parsed
-    if kind == "list":
-        return _items(field, value, ctx, where)
-    if kind == "object" and field.shape is not None:
-        if not isinstance(value, dict):
-            return _INVALID
-        return _check(field.shape, value, ctx, f"{where}.")
-    valid = _SCALARS[kind](field, value, ctx.limits)
+    valid = _is_int(value) and _in_range(value, field, ctx.limits)
     return value if valid else _INVALID
 
 
-def _items(field: Field, value: Any, ctx: _Context, where: str) -> Any:
-    low, high = _bound(field.min, ctx.limits), _bound(field.max, ctx.limits)
-    if not isinstance(value, list) or not _within(len(value), low, high):
+def _number(field: Field, value: Any, ctx: _Context, _: str) -> Any:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return value if number and _in_range(value, field, ctx.limits) else _INVALID
+
+
+def _enum(field: Field, value: Any, _: _Context, __: str) -> Any:
+    value = next((to for alias, to in field.aliases if value == alias), value)
+    return value if value in field.values else _INVALID
+
+
+def _time(_: Field, value: Any, __: _Context, ___: str) -> Any:
+    parsed = timestamps.parse(value)
+    return _INVALID if parsed is None else parsed
+
+
+def _object(field: Field, value: Any, ctx: _Context, where: str) -> Any:
+    if not isinstance(value, dict):
+        return _INVALID
+    return value if field.shape is None else _check(field.shape, value, ctx, f"{where}.")
+
+
+def _list(field: Field, value: Any, ctx: _Context, where: str) -> Any:
+    if not isinstance(value, list) or not _in_range(len(value), field, ctx.limits):
         return _INVALID
     item = field.items
     if isinstance(item, Shape):
         return [_check(item, each, ctx, f"{where}[{i}].") for i, each in enumerate(value)]
-    if item is not None and not all(_SCALARS[item.kind](item, each, ctx.limits) for each in value):
-        return _INVALID
+    if item is not None:
+        check_item = _CONVERT[item.kind]
+        if any(check_item(item, each, ctx, where) is _INVALID for each in value):
+            return _INVALID
     return value
 
 
-def _string(field: Field, value: Any, limits: Limits) -> bool:
-    if not isinstance(value, str):
-        return False
-    if field.pattern is not None and not field.pattern.fullmatch(value):
-        return False
-    size = len(value.encode()) if field.unit == "bytes" else len(value)
-    return _within(size, _bound(field.min, limits), _bound(field.max, limits))
-
-
-def _integer(field: Field, value: Any, limits: Limits) -> bool:
-    return _is_int(value) and _within(value, _bound(field.min, limits), _bound(field.max, limits))
-
-
-def _number(field: Field, value: Any, limits: Limits) -> bool:
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    return number and _within(value, _bound(field.min, limits), _bound(field.max, limits))
-
-
-_SCALARS: Mapping[str, Callable[[Field, Any, Limits], bool]] = {
+_CONVERT: Mapping[str, Callable[[Field, Any, _Context, str], Any]] = {
     "string": _string,
     "integer": _integer,
     "number": _number,
-    "boolean": lambda _, value, __: isinstance(value, bool),
-    "enum": lambda field, value, _: value in field.values,
-    "object": lambda _, value, __: isinstance(value, dict),
-    "any": lambda *_: True,
-    "forbidden": lambda *_: False,
+    "boolean": lambda _, value, *__: value if isinstance(value, bool) else _INVALID,
+    "enum": _enum,
+    "object": _object,
+    "any": lambda _, value, *__: value,
+    "time": _time,
+    "list": _list,
+    "forbidden": lambda *_: _INVALID,
 }
 
 
@@ -227,7 +239,9 @@ def _bound(bound: Bound | None, limits: Limits) -> int | None:
     return bound(limits) if callable(bound) else bound
 
 
-def _within(value: float, low: int | None, high: int | None) -> bool:
+def _in_range(value: float, field: Field, limits: Limits) -> bool:
+    low = field.min(limits) if callable(field.min) else field.min
+    high = field.max(limits) if callable(field.max) else field.max
     return (low is None or low <= value) and (high is None or value <= high)
 
 
@@ -269,7 +283,7 @@ _KIND_MESSAGES = {
 
 
 def schema(shape: Shape, limits: Limits | None = None) -> Schema:
-    limits = limits or settings.Limits()
+    limits = limits or _DEFAULTS
     shown = [field for field in shape.fields if field.kind != "forbidden"]
     result: Schema = {
         "type": "object",
