@@ -23,7 +23,7 @@ JOB_SLOTS = 6
 json_scalars = (
     st.none()
     | st.booleans()
-    | st.integers()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)  # what the API accepts
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20)
 )
