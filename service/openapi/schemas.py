@@ -15,7 +15,7 @@ JOB_STATUSES = tuple(state.value for state in JobState)
 PRIORITIES = domain_job.PRIORITIES
 EVENT_TYPES = domain_job.EVENT_KINDS
 LOG_LEVELS = domain_job.LOG_LEVELS
-# API.md's codes, plus the two that service/errors.py gives the framework's 405 and 406.
+# API.md's codes, plus the two that service/edge/api_errors.py gives the framework's 405 and 406.
 ERROR_CODES = tuple(
     "invalid_request unauthorized forbidden not_found method_not_allowed not_acceptable conflict "
     "lease_lost payload_too_large unsupported_media_type rate_limited internal".split()
@@ -64,7 +64,7 @@ def any_json(description: str) -> Schema:
 
 
 def _json_value() -> Schema:
-    # What the store and the renderers can hold (service/bodies.py checks it on every body):
+    # What the store and the renderers can hold (service/edge/bodies.py checks it on every body):
     # finite numbers and 64-bit integers. A number beyond 2**53 is always integral, so the
     # non-integral branch holds only small ones. The nesting limit (64) is stated in words.
     member = ref("JsonValue")
