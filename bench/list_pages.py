@@ -45,6 +45,11 @@ class Target:
 
 async def _fetch(target: Target, path: str, token: str) -> tuple[float, bytes]:
     assert target.conn is not None
+    if target.conn.reader.at_eof():
+        # uvicorn closes a keep-alive connection after 5 s idle: the other size's cursor walk
+        # can take that long. Reconnect outside the timed part.
+        await target.conn.close()
+        target.conn = await Connection.open(target.port)
     started = time.perf_counter()
     status, body = await target.conn.request(build_request("GET", path, token=token))
     elapsed = time.perf_counter() - started
