@@ -240,8 +240,7 @@ def _bound(bound: Bound | None, limits: Limits) -> int | None:
 
 
 def _in_range(value: float, field: Field, limits: Limits) -> bool:
-    low = field.min(limits) if callable(field.min) else field.min
-    high = field.max(limits) if callable(field.max) else field.max
+    low, high = _bound(field.min, limits), _bound(field.max, limits)
     return (low is None or low <= value) and (high is None or value <= high)
 
 

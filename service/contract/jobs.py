@@ -21,6 +21,10 @@ MAX_REASON = 1000
 MAX_IDEMPOTENCY_KEY = 255
 MAX_ATTEMPTS = 100
 
+# A job's display name, at creation and in a PATCH.
+NAME = fields.Field(
+    name="name", kind="string", nullable=True, min=1, max=MAX_NAME, description="A display name."
+)
 # The job's creatable fields, in the order they are checked (a 400's message names the first
 # bad one). commands.JobSpec has exactly these fields, with these defaults.
 JOB_FIELDS = (
@@ -33,14 +37,7 @@ JOB_FIELDS = (
         description="Required. Workers claim jobs by type.",
         examples=("video.render",),
     ),
-    fields.Field(
-        name="name",
-        kind="string",
-        nullable=True,
-        min=1,
-        max=MAX_NAME,
-        description="A display name.",
-    ),
+    NAME,
     fields.Field(
         name="category",
         kind="string",
@@ -107,14 +104,7 @@ JOB_CREATE = fields.Shape(
 )
 JOB_PATCH = fields.Shape(
     fields=(
-        fields.Field(
-            name="name",
-            kind="string",
-            nullable=True,
-            min=1,
-            max=MAX_NAME,
-            description="A display name.",
-        ),
+        NAME,
         fields.Field(name="starred", kind="boolean"),
         fields.Field(
             name="metadata",
@@ -169,5 +159,5 @@ def idempotency_key(value: str | None) -> str | None:
     return value
 
 
-# Also the query parameters' time format (service/params.py).
+# Also the query parameters' time format (service/edge/params.py).
 parse_time = timestamps.parse

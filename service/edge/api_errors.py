@@ -179,7 +179,7 @@ async def _http_error(_: Request, exc: Exception) -> Response:
 def unexpected(exc: BaseException) -> Response:
     """The 500 for a failure nobody foresaw: logged with its traceback, which never leaks."""
     log.error("unhandled error", exc_info=exc)
-    return error_response(500, "internal", "Internal server error.")
+    return error_response(Internal.status, Internal.code, Internal.default_message)
 
 
 async def _unexpected(_: Request, exc: Exception) -> Response:

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from service.edge import api_errors as errors
+from service.edge import bodies
 
 
 def encode(key: tuple[int, ...], *, sort: str, order: str, filters: str) -> str:
@@ -47,4 +48,5 @@ def filters_digest(filters: Any) -> str:
 
 
 def _is_int64(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    return is_int and bodies.MIN_INTEGER <= value <= bodies.MAX_INTEGER

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from service.contract import jobs as validation
 from service.edge import api_errors as errors
+from service.edge import bodies
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -74,7 +75,7 @@ class Params:
         raw = self.one(name)
         if raw is None:
             return default
-        top = MAX_INTEGER if high is None else high
+        top = bodies.MAX_INTEGER if high is None else high
         if not _INTEGER.fullmatch(raw.strip(_BLANKS)) or not low <= int(raw) <= top:
             raise _invalid(name, f"must be an integer from {low} to {top}")
         return int(raw)
@@ -112,7 +113,6 @@ class Params:
             raise _invalid(name, "must be job ids (UUIDs)") from None
 
 
-MAX_INTEGER = 2**63 - 1  # SQLite's
 MAX_VALUES = 100  # distinct values of one filter
 _BLANKS = " \t"  # str.strip() would also eat characters like U+0085 that are real values
 _INTEGER = re.compile(r"-?[0-9]{1,20}")  # ASCII digits only: int() also takes "²" and "٣"

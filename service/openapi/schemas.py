@@ -48,7 +48,7 @@ def string(description: str = "", **limits: Any) -> Schema:
     return _described({"type": "string", **limits}, description)
 
 
-MAX_EVENT_ID = params.MAX_INTEGER  # SQLite's largest integer
+MAX_EVENT_ID = bodies.MAX_INTEGER  # SQLite's largest integer
 
 
 def integer(description: str = "", minimum: int = 0, **limits: Any) -> Schema:
@@ -378,7 +378,7 @@ def parameters() -> dict[str, Schema]:
         "Offset": _query(
             "offset",
             "Jobs to skip (default 0). Not with `cursor`.",
-            integer(maximum=params.MAX_INTEGER),
+            integer(maximum=bodies.MAX_INTEGER),
         ),
         "Cursor": _query("cursor", cursor, {"type": "string", "minLength": 1}),
         "Sort": _query("sort", sort, enum(SORTS, default="created_at")),
@@ -413,7 +413,7 @@ def parameters() -> dict[str, Schema]:
         "AsOf": _query(
             "as_of",
             "The job as it was after its event `seq` N. Beyond the job's `version` → 400.",
-            integer(minimum=1, maximum=params.MAX_INTEGER),
+            integer(minimum=1, maximum=bodies.MAX_INTEGER),
         ),
         "After": _query("after", after, integer(default=0, maximum=MAX_EVENT_ID)),
         "EventLimit": _query(

@@ -10,8 +10,8 @@ from domain import job as domain_job
 from domain.states import JobState
 from projections import documents, feed, jobs_view
 from service.edge import api_errors as errors
-from service.edge import auth, replies
-from service.edge.params import MAX_INTEGER, Params, path_job_id
+from service.edge import auth, bodies, replies
+from service.edge.params import Params, path_job_id
 from service.edge.runtime import runtime
 from service.streams import hub as live
 from service.streams import sse
@@ -112,7 +112,8 @@ def _start(request: Request, after: int) -> int:
         return after
     value = raw.strip()
     # Length first: int() of thousands of digits is slow, and refused past 4,300.
-    if len(value) > 20 or not value.isascii() or not value.isdigit() or int(value) > MAX_INTEGER:
+    digits = len(value) <= 20 and value.isascii() and value.isdigit()
+    if not digits or int(value) > bodies.MAX_INTEGER:
         raise errors.InvalidRequest(
             "Invalid Last-Event-ID header: must be an event id.",
             details={"Last-Event-ID": "must be an integer from 0"},
