@@ -76,10 +76,7 @@ def _creates(
     warmup: float,
     duration: float,
 ) -> dict[str, Any]:
-    headers = {"Content-Type": "application/json"}
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    requests = [wrk.Request(method="POST", path="/api/v1/jobs", headers=headers, body=BODY)]
+    requests = create_requests(token)
     with start() as server:
         warm = wrk.run(server.port, requests, connections=CONNECTIONS, seconds=warmup)
         with _measured(server) as spent:
@@ -96,41 +93,56 @@ def _creates(
                    stored=stored, created=created)  # fmt: skip
 
 
+def create_requests(token: str | None) -> list[wrk.Request]:
+    """The create request (with the owner's token; none for the baseline)."""
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return [wrk.Request(method="POST", path="/api/v1/jobs", headers=headers, body=BODY)]
+
+
+def progress_requests(client: httpx.Client) -> list[wrk.Request]:
+    """One progress request per connection, each on its own running job claimed with a long
+    lease (through `client`, on the server's /api/v1)."""
+    as_owner = {"Authorization": f"Bearer {servers.token(OWNER)}"}
+    as_worker = {"Authorization": f"Bearer {servers.token('bench-worker', ('worker',))}"}
+    leased = []
+    for n in range(CONNECTIONS):
+        client.post("/jobs", json={"type": "bench.progress", "payload": {"n": n}},
+                    headers=as_owner).raise_for_status()  # fmt: skip
+        claim = client.post(
+            "/workers/claim",
+            json={"types": ["bench.progress"], "worker_id": "bench", "lease_seconds": 3600},
+            headers=as_worker,
+        )
+        claim.raise_for_status()
+        leased.append((claim.json()["job"]["id"], claim.json()["lease"]["token"]))
+    return [
+        wrk.Request(
+            method="POST",
+            path=f"/api/v1/jobs/{job_id}/progress",
+            headers={**as_worker, "Job-Lease": lease, "Content-Type": "application/json"},
+            body=PROGRESS,
+        )
+        for job_id, lease in leased
+    ]
+
+
 def _progress(db: Path, warmup: float, duration: float) -> dict[str, Any]:
     """Progress reports on CONNECTIONS running jobs, each claimed with a long lease."""
-    owner, worker = servers.token(OWNER), servers.token("bench-worker", ("worker",))
+    as_owner = {"Authorization": f"Bearer {servers.token(OWNER)}"}
     with servers.jobtrail(db, synchronous="FULL") as server:
         base = f"http://127.0.0.1:{server.port}/api/v1"
         with httpx.Client(base_url=base, timeout=30) as client:
-            as_owner = {"Authorization": f"Bearer {owner}"}
-            as_worker = {"Authorization": f"Bearer {worker}"}
-            leased = []
-            for n in range(CONNECTIONS):
-                client.post("/jobs", json={"type": "bench.progress", "payload": {"n": n}},
-                            headers=as_owner).raise_for_status()  # fmt: skip
-                claim = client.post(
-                    "/workers/claim",
-                    json={"types": ["bench.progress"], "worker_id": "bench", "lease_seconds": 3600},
-                    headers=as_worker,
-                )
-                claim.raise_for_status()
-                leased.append((claim.json()["job"]["id"], claim.json()["lease"]["token"]))
-            requests = [
-                wrk.Request(
-                    method="POST",
-                    path=f"/api/v1/jobs/{job_id}/progress",
-                    headers={**as_worker, "Job-Lease": lease, "Content-Type": "application/json"},
-                    body=PROGRESS,
-                )
-                for job_id, lease in leased
-            ]
+            requests = progress_requests(client)
+            leased = [r.path.split("/")[4] for r in requests]
             warm = wrk.run(server.port, requests, connections=CONNECTIONS, seconds=warmup)
             with _measured(server) as spent:
                 run = wrk.run(server.port, requests, connections=CONNECTIONS, seconds=duration)
             # Each job has `created`, `started`, then one event per accepted report.
             versions = sum(
                 client.get(f"/jobs/{job_id}", headers=as_owner).json()["version"]
-                for job_id, _ in leased
+                for job_id in leased
             )
         group = _group_size(server.port)
     reports = (warm.requests - warm.non_2xx) + (run.requests - run.non_2xx)
@@ -171,7 +183,7 @@ def run(*, quick: bool, summary: Summary) -> None:
     )
     with tempfile.TemporaryDirectory(prefix="jobtrail-bench-create-") as tmp:
         root = Path(tmp)
-        for name in ("full", "baseline", "normal", "progress"):
+        for name in ("full", "baseline", "normal", "progress", "one", "two"):
             (root / name).mkdir()
         full = _creates(
             "jobtrail create (FULL)",
@@ -195,7 +207,20 @@ def run(*, quick: bool, summary: Summary) -> None:
             duration,
         )
         progress = _progress(root / "progress" / "jobtrail.db", warmup, duration)
-    runs = [full, base, normal, progress]
+        # Across cores: `serve --workers N`, the server unpinned (wrk stays on CPU 1).
+        one, two = (
+            _creates(
+                f"jobtrail create (FULL), {n} process{'es' if n > 1 else ''}, unpinned",
+                lambda n=n, name=name: servers.jobtrail(
+                    root / name / "jobtrail.db", workers=n, pinned=False
+                ),
+                token,
+                warmup,
+                duration,
+            )
+            for n, name in ((1, "one"), (2, "two"))
+        )
+    runs = [full, base, normal, progress, one, two]
     header = ["server", "2xx/s", "p50 ms", "p99 ms", "max ms", "non-2xx/errors"]
     header += ["srv CPU %", "srv CPU us/req", "avg group", "2xx/stored"]
     say(
@@ -211,6 +236,8 @@ def run(*, quick: bool, summary: Summary) -> None:
     say(f"ratio create FULL / baseline:     {full_ratio}  (target >= 0.6)")
     say(f"ratio create NORMAL / baseline:   {normal_ratio}")
     say(f"ratio progress FULL / baseline:   {progress_ratio}  (target >= 0.6)")
+    processes_ratio = ratio(two["ok_per_s"], one["ok_per_s"])
+    say(f"ratio create 2 processes / 1:     {processes_ratio}  (both unpinned)")
     summary.add("create_jobs_per_s_full", rate(full["ok_per_s"]))
     summary.add("create_p50_p99_ms_full", f"{ms(full['p50_s'])} / {ms(full['p99_s'])}")
     summary.add("create_cpu_us_per_request_full", f"{full['cpu_us_per_request']:.0f}")
@@ -226,5 +253,8 @@ def run(*, quick: bool, summary: Summary) -> None:
     summary.add("progress_p50_p99_ms", f"{ms(progress['p50_s'])} / {ms(progress['p99_s'])}")
     summary.add("progress_cpu_us_per_request", f"{progress['cpu_us_per_request']:.0f}")
     summary.add("progress_ratio_vs_baseline", f"{progress_ratio} (target >= 0.6)")
+    summary.add("create_jobs_per_s_1_process_unpinned", rate(one["ok_per_s"]))
+    summary.add("create_jobs_per_s_2_processes_unpinned", rate(two["ok_per_s"]))
+    summary.add("create_ratio_2_vs_1_process", processes_ratio)
     summary.add("writes_2xx_all_stored", "yes" if all(r["correct"] for r in runs) else "NO")
     summary.add("writes_non_2xx_or_errors", sum(r["problems"] for r in runs))

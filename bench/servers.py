@@ -55,9 +55,19 @@ class Server:
     log: Path
 
     def cpu_seconds(self) -> float:
-        """User + system CPU of the server process (all its threads) so far."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU so far of the server process (all its threads) and of the
+        processes it started (`serve --workers N`)."""
+        ticks = 0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # gone meanwhile
+                continue
+            if self.process.pid in (int(entry.name), int(fields[1])):
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _clean_env(extra: dict[str, str]) -> dict[str, str]:
@@ -67,7 +77,10 @@ def _clean_env(extra: dict[str, str]) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def jobtrail(db: Path, *, synchronous: str = "FULL") -> Iterator[Server]:
+def jobtrail(
+    db: Path, *, synchronous: str = "FULL", workers: int = 1, pinned: bool = True
+) -> Iterator[Server]:
+    """`jobtrail serve` on `db`: one process pinned to CPU 0, or `workers` processes on any."""
     port = free_port()
     env = _clean_env(
         {
@@ -76,8 +89,9 @@ def jobtrail(db: Path, *, synchronous: str = "FULL") -> Iterator[Server]:
             "JOBTRAIL_SQLITE_SYNCHRONOUS": synchronous,
         }
     )
-    argv = [str(BIN / "jobtrail"), "serve", "--port", str(port)]
-    with _running(f"jobtrail-{synchronous}", argv, env, port, db.parent) as server:
+    argv = [str(BIN / "jobtrail"), "serve", "--port", str(port), "--workers", str(workers)]
+    name = f"jobtrail-{synchronous}-{workers}"
+    with _running(name, argv, env, port, db.parent, pinned=pinned) as server:
         yield server
 
 
@@ -108,13 +122,13 @@ def baseline(db: Path) -> Iterator[Server]:
 
 @contextlib.contextmanager
 def _running(
-    name: str, argv: list[str], env: dict[str, str], port: int, logdir: Path
+    name: str, argv: list[str], env: dict[str, str], port: int, logdir: Path, pinned: bool = True
 ) -> Iterator[Server]:
     log = logdir / f"{name}-{port}.log"
+    if pinned:
+        argv = ["taskset", "-c", SERVER_CPU, *argv]
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            ["taskset", "-c", SERVER_CPU, *argv], cwd=ROOT, env=env, stdout=out, stderr=out
-        )
+        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=out)
     server = Server(name, port, process, log)
     try:
         _wait_ready(server)
