@@ -8,12 +8,18 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from domain.job import Job
 
 PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2}
 _BASE_FIELDS = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
-# Built once: json.dumps() with any option builds a new encoder on every call.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+# Every document of every write is rendered once, in the writer: msgspec does it ~7x faster
+# than the standard library (bench/README.md). Compact, UTF-8, keys in insertion order.
+_ENCODE = msgspec.json.Encoder().encode
+# For what msgspec refuses: integers beyond 64 bits, in events stored before the API capped
+# them. (It would write a non-finite float as null; the edge lets none in.)
+_FALLBACK = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def format_time(value: datetime | None) -> str | None:
@@ -34,7 +40,15 @@ def epoch_ms(value: datetime) -> int:
 
 
 def dumps(value: Any) -> str:
-    return _ENCODER.encode(value)
+    return encode(value).decode()
+
+
+def encode(value: Any) -> bytes:
+    """The compact JSON of `value`, UTF-8."""
+    try:
+        return _ENCODE(value)
+    except (OverflowError, TypeError, msgspec.EncodeError):
+        return _FALLBACK.encode(value).encode()
 
 
 def job_document(job: Job, last_event_id: int) -> dict[str, Any]:

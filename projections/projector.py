@@ -84,10 +84,13 @@ def _write_jobs(
     created_seq: dict[UUID, int],
 ) -> dict[UUID, str]:
     counts: collections.Counter[tuple[Any, ...]] = collections.Counter()
+    # Where each existing row sits in the indexes that a change could move it in.
+    placed: dict[UUID, tuple[Any, ...]] = {}
     for old in _existing_rows(cursor, [str(i) for i in last_position if i not in created_seq]):
         counts[tuple(old[1:8])] -= 1
         created_seq[UUID(old[0])] = old[8]
-    upserts, deletes, documents_by_job = [], [], {}
+        placed[UUID(old[0])] = (old[3], old[4], old[9])
+    upserts, touches, deletes, documents_by_job = [], [], [], {}
     for job_id, position in last_position.items():
         job = jobs[job_id]
         if job.deleted:
@@ -97,9 +100,13 @@ def _write_jobs(
         assert job_id in created_seq, f"the jobs row of {job_id} is missing; run a rebuild"
         counts[count_key(job)] += 1
         row = job_row(job, position, created_seq[job_id])
-        upserts.append(row)
+        if placed.get(job_id) == (row[4], row[5], row[14]):  # same status, priority, finish
+            touches.append(_touch(row))
+        else:
+            upserts.append(row)
         documents_by_job[job_id] = row[-1]
     cursor.executemany(sql.query("upsert_job"), upserts)
+    cursor.executemany(sql.query("touch_job"), touches)
     cursor.executemany(sql.query("delete_job"), deletes)
     cursor.executemany(
         sql.query("add_to_count"), [(*key, n) for key, n in counts.items() if n != 0]
@@ -146,6 +153,15 @@ def job_row(job: Job, last_event_id: int, created_seq: int) -> tuple[Any, ...]:
         last_event_id,
         documents.dumps(documents.job_document(job, last_event_id)),
     )
+
+
+def _touch(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The `touch_job` parameters of a `jobs` row: the columns no list or claim index holds
+    but updated_at, then the id."""
+    (id_, _, _, _, _, _, category, _, finished, cancel_requested, starred, result_type,
+     _, updated_at, _, run_at, version, last_event_id, document) = row  # fmt: skip
+    return (category, finished, cancel_requested, starred, result_type, updated_at, run_at,
+            version, last_event_id, document, id_)  # fmt: skip
 
 
 def count_key(job: Job) -> tuple[Any, ...]:

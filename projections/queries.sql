@@ -13,7 +13,7 @@ INSERT INTO idempotency_keys (owner, key, request_hash, job_id) VALUES (?, ?, ?,
 -- name: job_count_keys
 -- {ids} is a list of placeholders, one per id.
 SELECT id, owner, type, status, priority, COALESCE(category, ''), starred,
-       COALESCE(result_type, ''), created_seq
+       COALESCE(result_type, ''), created_seq, finished_at
 FROM jobs WHERE id IN ({ids});
 
 -- name: add_to_count
@@ -35,6 +35,14 @@ ON CONFLICT (id) DO UPDATE SET
     finished_at = excluded.finished_at, run_at = excluded.run_at,
     version = excluded.version, last_event_id = excluded.last_event_id,
     document = excluded.document;
+
+-- name: touch_job
+-- A change that moves the job in no index but the two by updated_at (progress, a log line,
+-- a star, a cancel request): SQLite rewrites only the indexes of the columns it sets.
+UPDATE jobs SET category = ?, finished = ?, cancel_requested = ?, starred = ?,
+                result_type = ?, updated_at = ?, run_at = ?, version = ?, last_event_id = ?,
+                document = ?
+WHERE id = ?;
 
 -- name: delete_job
 DELETE FROM jobs WHERE id = ?;

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import gc
 import logging
+import os
 import sys
+from typing import Any
 
 import click
 import uvicorn
@@ -28,7 +30,15 @@ def main() -> None:
 @click.option("--port", type=int, default=None, help="Port [env JOBTRAIL_PORT; 8000].")
 @click.option("--print-token", is_flag=True, help="Print a dev token (admin) for this server.")
 @click.option("--demo", is_flag=True, help="Run in-process workers for the demo.* job types.")
-def serve(host: str | None, port: int | None, print_token: bool, demo: bool) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Server processes on the one database [env JOBTRAIL_WORKERS; 1].",
+)
+def serve(
+    host: str | None, port: int | None, print_token: bool, demo: bool, workers: int | None
+) -> None:
     """Start the HTTP service (SQLite in ./data/ unless JOBTRAIL_DATABASE_URL says otherwise)."""
     settings = _settings()
     settings = dataclasses.replace(
@@ -36,6 +46,7 @@ def serve(host: str | None, port: int | None, print_token: bool, demo: bool) -> 
         host=host or settings.host,
         port=port if port is not None else settings.port,
         demo=demo or settings.demo,
+        workers=workers or settings.workers,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per worker call is noise
@@ -51,14 +62,24 @@ def serve(host: str | None, port: int | None, print_token: bool, demo: bool) -> 
     # and collect the young generation less often (shorter, rarer pauses: a lower p99).
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        access_log=False,  # an access log could record ?access_token=
+    # No access log: it could record ?access_token=.
+    options: dict[str, Any] = dict(
+        host=settings.host, port=settings.port, log_level="warning", access_log=False
     )
-    sse.Server(config).run()
+    if settings.workers == 1:
+        sse.Server(uvicorn.Config(create_app(settings), **options)).run()
+        return
+    # Each process builds its app from the environment: hand it what the options changed.
+    os.environ.update(
+        JOBTRAIL_HOST=settings.host,
+        JOBTRAIL_PORT=str(settings.port),
+        JOBTRAIL_DEMO="1" if settings.demo else "",
+        JOBTRAIL_WORKERS=str(settings.workers),
+    )
+    config = uvicorn.Config(
+        "service.app:create_app", factory=True, workers=settings.workers, **options
+    )
+    sse.run_processes(config)
 
 
 @main.command()

@@ -61,6 +61,8 @@ class Settings:
     retry_cap_seconds: float = 300.0
     # How often the reaper looks for lapsed leases (it also wakes at the next expiry).
     lease_reaper_interval: float = 1.0
+    # Server processes on the one database (`serve --workers N`; README "Several processes").
+    workers: int = 1
     sse: Streams = field(default_factory=Streams)
 
     @classmethod
@@ -90,6 +92,7 @@ class Settings:
             retry_cap_seconds=_float(env, "JOBTRAIL_RETRY_CAP_SECONDS", 300.0),
             lease_reaper_interval=_float(env, "JOBTRAIL_LEASE_REAPER_INTERVAL", 1.0),
             demo=env.get("JOBTRAIL_DEMO", "").lower() in ("1", "true", "yes"),
+            workers=_positive(env, "JOBTRAIL_WORKERS", 1),
             limits=Limits(
                 body_bytes=_positive(env, "JOBTRAIL_LIMIT_BODY_BYTES", limits.body_bytes),
                 field_bytes=_positive(env, "JOBTRAIL_LIMIT_FIELD_BYTES", limits.field_bytes),

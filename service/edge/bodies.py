@@ -7,6 +7,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
+from projections import documents
 from service.edge import api_errors as errors
 
 if TYPE_CHECKING:
@@ -109,7 +110,8 @@ def fingerprint(body: Any) -> str:
 
 
 def encoded_size(value: Any) -> int:
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+    """Bytes of the value's compact UTF-8 JSON (a checked body's value: finite, valid)."""
+    return len(documents.encode(value))
 
 
 def _reject_constant(name: str) -> Any:

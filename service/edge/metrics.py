@@ -60,12 +60,19 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+# Any other method is counted as OTHER: a client must not mint label values at will.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class MetricsMiddleware:
     """Counts and times every HTTP request by its route template, not its raw path."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # Each label set's counter and histogram, looked up once: `labels()` validates and
+        # locks on every call, a real share of a cheap request's cost.
+        self._series: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -84,6 +91,13 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            self.metrics.requests.labels(scope["method"], template, str(status)).inc()
-            self.metrics.latency.labels(template).observe(time.perf_counter() - started)
+            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+            key = (method, getattr(route, "path", "unmatched"), str(status))
+            series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = (
+                    self.metrics.requests.labels(*key),
+                    self.metrics.latency.labels(key[1]),
+                )
+            series[0].inc()
+            series[1].observe(time.perf_counter() - started)

@@ -9,6 +9,7 @@ datastores or mappers: they are its business.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -51,9 +52,21 @@ class EventStore(Protocol):
         """The job as of `version` (its newest by default), from its newest snapshot on."""
         ...
 
-    def record(self, batch: ProjectionBatch) -> None:
+    def transaction(self) -> AbstractContextManager[Cursor]:
+        """One write transaction, holding the database's write lock from its start (so what
+        it reads stays true until it commits, whoever else writes to the database); commits
+        when the block ends, rolls back when it raises."""
+        ...
+
+    def record(self, cursor: Cursor, batch: ProjectionBatch) -> None:
         """Records the batch's events (there may be none), the read-model rows they make and
-        the batch's other writes in one transaction; fills in positions and documents."""
+        the batch's other writes in the transaction of `cursor`; fills in positions and
+        documents."""
+        ...
+
+    def written_after(self, cursor: Cursor, position: int) -> tuple[int, set[UUID]]:
+        """In the transaction of `cursor`: the newest event id, and the jobs with events after
+        `position` (what other processes wrote since this one last looked)."""
         ...
 
     def put_snapshots(self, snapshots: Sequence[Snapshot]) -> None:

@@ -5,6 +5,9 @@ maintained inside the transaction that records the events (read-your-writes, exa
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import functools
+import os
 import sqlite3
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
@@ -68,22 +71,21 @@ class ProjectingRecorder(SQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), *sql.schema()]
 
-    def _insert_events(
-        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        positions = super()._insert_events(c, stored_events)
-        batch: ProjectionBatch | None = kwargs.get("projection")
-        if batch is not None and positions is not None:
-            assert len(positions) == len(batch.events)
-            batch.positions = list(positions)
-            recorded = [
-                projector.Recorded(position=p, event=e)
-                for p, e in zip(positions, batch.events, strict=True)
-            ]
-            batch.documents = projector.apply(c, recorded, batch.jobs)
-            for write in batch.writes:
-                write(c)
-        return positions
+    def insert_in(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], batch: ProjectionBatch
+    ) -> None:
+        """Inserts the batch's events with the cursor of an open transaction, then their
+        read-model rows and the batch's other writes."""
+        positions = self._insert_events(c, stored_events)
+        assert positions is not None and len(positions) == len(batch.events)
+        batch.positions = list(positions)
+        recorded = [
+            projector.Recorded(position=p, event=e)
+            for p, e in zip(positions, batch.events, strict=True)
+        ]
+        batch.documents = projector.apply(c, recorded, batch.jobs)
+        for write in batch.writes:
+            write(c)
 
 
 class _Factory(SQLiteFactory):
@@ -144,19 +146,78 @@ class SQLiteEventStore(Application[UUID]):
         assert isinstance(job, Job)
         return job
 
-    def record(self, batch: ProjectionBatch) -> None:
-        if not batch.events:
+    @functools.cached_property
+    def _turn(self) -> int:
+        """A lock file beside the database, open for `flock` (see `transaction`); -1 where
+        none can be made (a read-only directory: then SQLite's own lock alone serializes)."""
+        path = f"{self._datastore.pool.db_name}.writer-turn"
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return -1
 
-            def writes_only(c: Cursor) -> None:
-                for write in batch.writes:
-                    write(c)
+    def close(self) -> None:
+        if self.__dict__.get("_turn", -1) >= 0:
+            os.close(self.__dict__.pop("_turn"))
+        super().close()
 
-            self.write(writes_only)
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        # The writers of several processes (`serve --workers N`) take turns by a blocking
+        # flock: the kernel hands the turn over the moment a commit ends. SQLite's own
+        # lock would make the waiter sleep and poll (1, 2, 5, 10 ms ...), idling the file.
+        if self._turn < 0:
+            with self._transaction() as cursor:
+                yield cursor
             return
+        fcntl.flock(self._turn, fcntl.LOCK_EX)
+        try:
+            with self._transaction() as cursor:
+                yield cursor
+        finally:
+            fcntl.flock(self._turn, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Cursor]:
+        datastore = self._datastore
+        with _translated(), datastore.get_connection(commit=True) as connection:
+            cursor = connection.cursor()
+            # IMMEDIATE: the write lock from the start, not from the first write, so that
+            # what the transaction reads cannot change under it (another process, or a
+            # `write` from another thread) before it commits.
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield cursor
+            except BaseException:
+                connection.rollback()
+                raise
+            connection.commit()
+
+    def record(self, cursor: Cursor, batch: ProjectionBatch) -> None:
+        recorder = self.recorder
+        assert isinstance(recorder, ProjectingRecorder)
+        if not batch.events:
+            for write in batch.writes:
+                write(cursor)
+            return
+        # Straight to the recorder, in the writer's transaction: `save()` and `events.put`
+        # would only add protocol checks per event (slow isinstance on typing Protocols), a
+        # transaction of their own, and snapshot logic that the writer does itself.
+        to_stored_event = self.mapper.to_stored_event
         with _translated():
-            # Straight to the event store: `save()` would only add protocol checks per event
-            # (slow isinstance on typing Protocols) and snapshot logic that the writer does.
-            self.events.put(batch.events, projection=batch)
+            recorder.insert_in(
+                cast("SQLiteCursor", cursor), [to_stored_event(e) for e in batch.events], batch
+            )
+
+    def written_after(self, cursor: Cursor, position: int) -> tuple[int, set[UUID]]:
+        cursor.execute("SELECT MAX(rowid) FROM stored_events")
+        newest = int(cursor.fetchone()[0] or 0)
+        if newest <= position:  # the common case, one look at the end of a B-tree
+            return newest, set()
+        cursor.execute(
+            "SELECT DISTINCT originator_id FROM stored_events WHERE rowid > ?", (position,)
+        )
+        return newest, {UUID(row[0]) for row in cursor.fetchall()}
 
     def put_snapshots(self, snapshots: Sequence[Snapshot]) -> None:
         assert self.snapshots is not None
@@ -208,7 +269,7 @@ def _translated() -> Iterator[None]:
     """The library's database errors as the application's (the writer acts on the kind)."""
     try:
         yield
-    except IntegrityError as exc:  # another writer saved a version first
+    except (IntegrityError, sqlite3.IntegrityError) as exc:  # another writer saved it first
         raise errors.ConcurrentChange() from exc
-    except (OperationalError, InterfaceError) as exc:  # locked, read-only, full, gone
-        raise errors.StoreUnavailable() from exc
+    except (OperationalError, InterfaceError, sqlite3.OperationalError) as exc:
+        raise errors.StoreUnavailable() from exc  # locked, read-only, full, gone

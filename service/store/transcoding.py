@@ -9,6 +9,7 @@ are never decoded as types) and restored on the way out.
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -32,6 +33,11 @@ class _EscapedObject(Transcoding):
 class SafeJSONTranscoder(JSONTranscoder):
     def __init__(self) -> None:
         super().__init__()
+        # As the library's, but refusing NaN and infinities (which it would write as bare
+        # `NaN`/`Infinity`, not JSON): nothing that is not JSON is ever stored.
+        self.encoder = json.JSONEncoder(
+            default=self._encode_obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
         self.names[_ESCAPED] = _EscapedObject()
         self._local = threading.local()
 

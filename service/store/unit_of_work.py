@@ -1,5 +1,6 @@
 """A unit of work: the jobs one group of the writer's commands reads and changes, with what
-else the group's transaction must hold (lease renewals, idempotency keys, snapshots)."""
+else the group's transaction must hold (lease renewals, idempotency keys, snapshots). Its reads
+of the read models run in that transaction, which holds the write lock from its start."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from eventsourcing.domain import Snapshot
 
     from projections.sql import Cursor
-    from service.store.base import EventStore, Write
+    from service.store.base import Write
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -30,13 +31,13 @@ class UnitOfWork:
         *,
         load: Callable[[UUID], Job],
         new_id: Callable[[], UUID],
-        store: EventStore,
+        cursor: Cursor,
         clock: Callable[[], datetime],
         interval: int,
     ) -> None:
         self._load = load
         self._new_id = new_id
-        self._store = store
+        self._cursor = cursor
         self._clock = clock
         self._interval = interval
         self.jobs: dict[UUID, Job] = {}
@@ -52,8 +53,9 @@ class UnitOfWork:
         self.keys: dict[tuple[str, str], tuple[str, UUID]] = {}
         # Rows that are not events (lease renewals), written in the group's transaction.
         self.writes: list[Write] = []
-        # Leases this group set or renewed, not yet committed: job id → (token, expiry ms).
-        self.leases: dict[UUID, tuple[str, int]] = {}
+        # Leases as this group has read, set or renewed them: job id → (token, seconds,
+        # expiry ms), or None when the job holds none (see service/workers/leases.py).
+        self.leases: dict[UUID, tuple[str, float, int] | None] = {}
         self.now = clock()
 
     def get(self, job_id: UUID) -> Job:
@@ -78,8 +80,8 @@ class UnitOfWork:
     def read(
         self, query: Callable[Concatenate[Cursor, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        """`query(cursor, ...)` on the read models, inside the writer (serialised with writes)."""
-        return self._store.read(lambda cursor: query(cursor, *args, **kwargs))
+        """`query(cursor, ...)` on the read models, in the group's transaction."""
+        return query(self._cursor, *args, **kwargs)
 
     def end(self) -> None:
         """Ends a command that succeeded: snapshots the jobs it carried past an interval."""

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from eventsourcing.domain import Snapshot
 
+    from projections.sql import Cursor
     from service.store.base import EventStore
 
 T = TypeVar("T")
@@ -95,11 +96,15 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="jobtrail-writer", daemon=True)
         self._listeners: list[Callable[[Commit], None]] = []
         self.ids = JobIds()
+        # The newest event id this writer knows of: any newer one was written by another
+        # process on the same database, and the jobs it changed leave the cache.
+        self._seen = 0
         self._stopped = False
         self.batches = 0
         self.commands = 0
 
     def start(self) -> None:
+        self._seen = self.store.max_position()
         self._thread.start()
 
     def stop(self) -> None:
@@ -235,24 +240,27 @@ class Writer:
             _fail(request, failure)
 
     def _execute(self, group: list[_Request]) -> None:
-        uow = UnitOfWork(
-            load=self.cached,
-            new_id=self.ids.new,
-            store=self.store,
-            clock=self._clock,
-            interval=self._snapshot_interval,
-        )
+        jobs: dict[UUID, Job] = {}
         try:
-            outcomes = self._run_commands(uow, group)
-            batch = ProjectionBatch(
-                events=[_typed(e) for job in uow.jobs.values() for e in job.collect_events()],
-                jobs=dict(uow.jobs),
-                writes=uow.writes,
-            )
-            if batch.events or batch.writes:
-                self.store.record(batch)
+            with self.store.transaction() as cursor:
+                self._forget_foreign_changes(cursor)
+                uow = UnitOfWork(
+                    load=self.cached,
+                    new_id=self.ids.new,
+                    cursor=cursor,
+                    clock=self._clock,
+                    interval=self._snapshot_interval,
+                )
+                jobs = uow.jobs
+                outcomes = self._run_commands(uow, group)
+                batch = ProjectionBatch(
+                    events=[_typed(e) for job in jobs.values() for e in job.collect_events()],
+                    jobs=dict(jobs),
+                    writes=uow.writes,
+                )
+                self.store.record(cursor, batch)
         except BaseException:
-            for job_id in uow.jobs:
+            for job_id in jobs:
                 self._cache.pop(job_id, None)
             raise
         for job in uow.jobs.values():
@@ -261,6 +269,7 @@ class Writer:
             else:
                 self._remember(job)
         position = batch.positions[-1] if batch.positions else 0
+        self._seen = max(self._seen, position)
         self.batches += 1
         self.commands += len(group)
         _settle_all(
@@ -275,6 +284,15 @@ class Writer:
             commit = Commit(position, len(group), len(batch.positions))
             for listener in self._listeners:
                 listener(commit)
+
+    def _forget_foreign_changes(self, cursor: Cursor) -> None:
+        """Drops from the cache every job another process changed since this writer last
+        looked. The group's transaction holds the write lock: nothing else changes until it
+        commits, so what the commands load is current (`jobtrail serve --workers N`)."""
+        newest, changed = self.store.written_after(cursor, self._seen)
+        for job_id in changed:
+            self._cache.pop(job_id, None)
+        self._seen = newest
 
     def _run_commands(
         self, uow: UnitOfWork, group: list[_Request]

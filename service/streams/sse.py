@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import uvicorn
 from starlette.responses import Response
+from uvicorn.supervisors import multiprocess
 
 from service.streams import hub as live
 
@@ -177,7 +178,29 @@ class Server(uvicorn.Server):
     live stream never finishes by itself: close the streams first, so that shutdown is clean."""
 
     async def shutdown(self, sockets: Any = None) -> None:
-        runtime = getattr(getattr(self.config.app, "state", None), "runtime", None)
-        if runtime is not None:
-            runtime.hub.close()
+        # The app, under whatever middleware uvicorn wrapped it in (each keeps it as `.app`).
+        app: Any = getattr(self.config, "loaded_app", None) or self.config.app
+        while app is not None and not hasattr(getattr(app, "state", None), "runtime"):
+            app = getattr(app, "app", None)
+        if app is not None:
+            app.state.runtime.hub.close()
         await super().shutdown(sockets)
+
+
+class _Process(multiprocess.Process):
+    """A worker process of `serve --workers N` that runs our Server (streams close first)."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = Server(config=self.config)
+        return self._server
+
+
+def run_processes(config: uvicorn.Config) -> None:
+    """Runs `config.workers` server processes on one listening socket, under uvicorn's
+    supervisor (restarts a process that dies; SIGTERM stops them all, each cleanly)."""
+    sock = config.bind_socket()
+    # The supervisor makes its processes by this module-level name.
+    multiprocess.Process = _Process  # type: ignore[misc]
+    multiprocess.Multiprocess(config, sockets=[sock]).run()

@@ -95,7 +95,7 @@ def _start(uow: UnitOfWork, job: Job, worker_id: str, lease_seconds: float) -> C
     token = secrets.token_urlsafe(24)
     expires = uow.now + timedelta(seconds=lease_seconds)
     job.start(worker_id=worker_id, lease_token=token, lease_expires_at=expires, now=uow.now)
-    uow.leases[job.id] = (token, documents.epoch_ms(expires))
+    uow.leases[job.id] = (token, lease_seconds, documents.epoch_ms(expires))
     return Claimed(job_id=job.id, token=token, expires_at=expires)
 
 

@@ -40,14 +40,12 @@ def to_datetime(epoch_ms: int) -> datetime:
 
 
 def current(uow: UnitOfWork, job_id: uuid.UUID) -> tuple[str, float, int] | None:
-    """(token, seconds, expiry ms) of the job's lease, as this group has left it."""
-    row = uow.read(leases_view.get, job_id)
-    pending = uow.leases.get(job_id)
-    if pending is not None:
-        return pending[0], row.seconds if row is not None else 0.0, pending[1]
-    if row is None:
-        return None
-    return row.token, row.seconds, row.expires_ms
+    """(token, seconds, expiry ms) of the job's lease, as this group has left it (the row is
+    read once per group: the group's transaction holds the write lock, so it stays true)."""
+    if job_id not in uow.leases:
+        row = uow.read(leases_view.get, job_id)
+        uow.leases[job_id] = None if row is None else (row.token, row.seconds, row.expires_ms)
+    return uow.leases[job_id]
 
 
 def expiry_of(uow: UnitOfWork, job_id: uuid.UUID, token: str) -> datetime | None:
@@ -60,7 +58,7 @@ def expiry_of(uow: UnitOfWork, job_id: uuid.UUID, token: str) -> datetime | None
 def renew(uow: UnitOfWork, job_id: uuid.UUID, token: str, seconds: float) -> datetime:
     """Extends the lease by its own length from now; call only once nothing can raise."""
     expires = documents.epoch_ms(uow.now + timedelta(seconds=seconds))
-    uow.leases[job_id] = (token, expires)
+    uow.leases[job_id] = (token, seconds, expires)
     uow.writes.append(
         functools.partial(leases_view.renew, job_id=job_id, token=token, expires_ms=expires)
     )

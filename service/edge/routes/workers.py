@@ -61,6 +61,8 @@ async def claim(request: Request) -> Response:
             due = await _next_due(rt, ask.types)
             if due is not None:
                 left = min(left, max(due, 0.001))
+            if rt.settings.workers > 1:  # a job made by another process wakes no one here
+                left = min(left, rt.settings.sse.poll_seconds)
             # The body has been read: the next message is the client's disconnect. A claimer
             # that has gone must not claim (it would hold a job until its lease lapsed).
             gone = gone or asyncio.ensure_future(request.receive())

@@ -123,7 +123,7 @@ class _Owner:
 @pytest.mark.parametrize(
     "poison",
     [
-        pytest.param(float("inf"), id="infinity-fails-the-read-model-render"),
+        pytest.param(float("inf"), id="infinity-fails-the-event-encoding"),
         pytest.param("\ud800", id="lone-surrogate-fails-the-event-encoding"),
     ],
 )
