@@ -93,6 +93,7 @@ export function jobPage(main, id, who) {
       return [null, "Press “Confirm delete” to delete this job."];
     }
     await api.call("DELETE", `/api/v1/jobs/${id}`);
+    gone = true; // a finished job's stream is over: no `deleted` event comes to say so
     return [null, "Deleted. Its events stay in the event store."];
   }, { class: "danger" });
 
