@@ -50,7 +50,7 @@ _MEDIA_TYPES = {
 INDEX = "index.html"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Asset:
     body: bytes
     media_type: str
@@ -79,7 +79,7 @@ class Dashboard:
                 continue
             body = entry.read_bytes()
             etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-            assets[entry.name] = Asset(body, media_type, etag)
+            assets[entry.name] = Asset(body=body, media_type=media_type, etag=etag)
         if INDEX not in assets:
             raise RuntimeError(f"the dashboard's {INDEX} is missing from {folder}")
         return cls(assets)

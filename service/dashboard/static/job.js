@@ -223,7 +223,11 @@ export function jobPage(main, id, who) {
         live.dataset.state = now;
       },
       // A finished job's stream answers a reconnect with 204 when nothing is left to send.
-      reopen: async () => !TERMINAL.includes((await api.call("GET", `/api/v1/jobs/${id}`)).status),
+      // A deleted job answers 404 to its owner: nothing more will come.
+      reopen: () => api.call("GET", `/api/v1/jobs/${id}`).then(
+        (now) => !TERMINAL.includes(now.status),
+        (error) => error.status !== 404,
+      ),
     });
   })();
   return {
