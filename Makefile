@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt check bench clean
+.PHONY: run test lint fmt check bench screenshots clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ check: $(STAMP)
 fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# The README's pictures of the dashboard, taken by its test in Chromium, into docs/.
+screenshots: $(STAMP)
+	JOBTRAIL_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/service/dashboard -k screenshots
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

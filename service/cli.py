@@ -56,7 +56,8 @@ def serve(
         token = TokenVerifier.from_settings(settings).issue(
             "dev", ("jobs:read", "jobs:write", "worker", "admin"), 24 * 3600
         )
-        click.echo(f"dev token (admin, 24 h):\n  export TOKEN={token}")
+        click.echo(f"dashboard (signs you in as dev, admin, for 24 h):\n  {url}/?token={token}")
+        click.echo(f"dev token:\n  export TOKEN={token}")
         click.echo(f'  curl -H "Authorization: Bearer $TOKEN" {url}/api/v1/jobs')
     # Start-up objects live as long as the process: keep the collector from rescanning them,
     # and collect the young generation less often (shorter, rarer pauses: a lower p99).

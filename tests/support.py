@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -38,8 +39,9 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
 class LiveServer:
     """The real app under uvicorn in a thread, on an ephemeral port of 127.0.0.1."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, port: int = 0) -> None:
         self.settings = settings
+        self.port = port  # 0: any free one; a fixed one survives restart() (clients reconnect)
         self.verifier = TokenVerifier.from_settings(settings)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -48,7 +50,7 @@ class LiveServer:
     def start(self) -> LiveServer:
         self._app = create_app(self.settings)
         config = uvicorn.Config(
-            self._app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"
+            self._app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
         )
         self._server = sse.Server(config)  # closes live streams first on shutdown
         self._thread = threading.Thread(target=self._server.run, daemon=True)
@@ -97,6 +99,13 @@ class LiveServer:
     ) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {self.token(sub, scopes)}"}
         return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30)
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on now, for a server that must keep its port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from starlette.routing import Route
 
+from service.dashboard import pages
 from service.edge import api_errors as errors
 from service.edge.routes import events as events_api
 from service.edge.routes import jobs as jobs_api
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 
 def routes() -> list[Route]:
+    dashboard = pages.Dashboard.load()
     return [
         _route("/api/v1/jobs", POST=jobs_api.create_job, GET=jobs_api.list_jobs),
         _route(
@@ -48,6 +50,9 @@ def routes() -> list[Route]:
         _route("/readyz", GET=ops.readyz),
         _route("/metrics", GET=ops.metrics),
         _route("/openapi.json", GET=ops.openapi_json),
+        _route("/", GET=dashboard.index),
+        _route("/jobs/{job_id}", GET=dashboard.job_page),
+        _route("/static/{name}", GET=dashboard.asset),
     ]
 
 

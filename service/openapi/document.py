@@ -21,6 +21,7 @@ TAGS = (
     ("Workers", "Claim jobs, renew leases, report progress, logs and outcomes."),
     ("Session", "The browser's token cookie, for `EventSource` (which cannot send headers)."),
     ("Operations", "Health, readiness, metrics and this document. No auth."),
+    ("Dashboard", "The web dashboard: HTML pages and their files. No auth (the page signs in)."),
 )
 
 
@@ -35,6 +36,7 @@ def document() -> dict[str, Any]:
             _tagged("Workers", workers.paths()),
             _tagged("Session", events.session_paths()),
             _tagged("Operations", _operations_paths()),
+            _tagged("Dashboard", _dashboard_paths()),
         ),
         "components": {
             "schemas": s.schemas() | workers.schemas(),
@@ -110,6 +112,57 @@ def _operations_paths() -> Paths:
             )
         }
     return paths
+
+
+def _dashboard_paths() -> Paths:
+    page = {
+        "description": "The dashboard's page; its script shows the view the path names.",
+        "content": {"text/html": {"schema": {"type": "string"}}},
+    }
+    policy = (
+        " Served with a Content-Security-Policy that allows nothing external and no inline"
+        " script (`default-src 'none'; script-src 'self'; …`). The query is the page's own"
+        " (`token`: a sign-in link; filters)."
+    )
+    files = {
+        media: {"schema": {"type": "string"}}
+        for media in ("text/javascript", "text/css", "text/html", "image/svg+xml")
+    }
+    asset = operation(
+        "getDashboardFile",
+        "A file of the dashboard",
+        scope=None,
+        description="A script, style sheet or icon of the dashboard; any other name → 404.",
+        responses={"200": {"description": "The file.", "content": files}},
+        errors=(404,),
+    )
+    asset["parameters"] = [
+        {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+    ]
+
+    def view(operation_id: str, summary: str, description: str, **more: Any) -> Paths:
+        return {
+            "get": operation(
+                operation_id,
+                summary,
+                scope=None,
+                description=description + policy,
+                responses={"200": page},
+                **more,
+            )
+        }
+
+    return {
+        "/": view("getDashboard", "The dashboard: the jobs", "The jobs, live."),
+        "/jobs/{id}": view(
+            "getDashboardJob",
+            "The dashboard: one job",
+            "One job, its timeline live. A malformed id → 404.",
+            errors=(404,),
+            parameters=("JobId",),
+        ),
+        "/static/{name}": {"get": asset},
+    }
 
 
 def _text_response() -> Schema:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,13 +10,7 @@ from pathlib import Path
 import httpx
 
 from service.edge.auth import TokenVerifier
-from tests.support import make_settings, wait_for
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support import free_port, make_settings, wait_for
 
 
 def _ready(url: str) -> bool:
@@ -30,7 +23,7 @@ def _ready(url: str) -> bool:
 def test_serve_never_writes_a_query_token_to_its_output(tmp_path):
     settings = make_settings(tmp_path)
     token = TokenVerifier.from_settings(settings).issue("alice", ["jobs:read", "jobs:write"], 600)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
@@ -63,5 +56,6 @@ def test_serve_never_writes_a_query_token_to_its_output(tmp_path):
         process.wait(timeout=30)
     logged = output.read_text()
     assert "jobtrail listening on" in logged  # the output was captured at all
+    assert f"{url}/?token=ey" in logged  # the dashboard's sign-in link, with the dev token
     assert token not in logged
     assert "x" * 40 not in logged

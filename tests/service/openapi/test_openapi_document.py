@@ -41,6 +41,9 @@ EXPECTED_ROUTES = {
     ("GET", "/readyz"),
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
+    ("GET", "/"),
+    ("GET", "/jobs/{id}"),
+    ("GET", "/static/{name}"),
 }
 ERROR_STATUSES = ("400", "401", "403", "404", "409", "413", "415", "500")
 NOW = datetime(2026, 11, 23, 17, 43, 41, 123000, tzinfo=UTC)
