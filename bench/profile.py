@@ -57,17 +57,19 @@ def _sample(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _thread_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds (user + system) of each thread of `pid`: the main thread runs the event
-    loop; the others are the writer, the read pool's and the SQLite connection threads."""
-    spent: dict[str, float] = collections.Counter()
+def _thread_cpu(pid: int) -> dict[str, tuple[float, int]]:
+    """CPU seconds (user + system) and context switches of each thread of `pid`: the main
+    thread runs the event loop; the others are the writer, the read pool's threads..."""
+    spent: dict[str, tuple[float, int]] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             name = "event loop" if task.name == str(pid) else f"thread {task.name}"
             fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            status = (task / "status").read_text().splitlines()
         except OSError:  # the thread ended meanwhile
             continue
-        spent[name] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        switches = sum(int(line.split()[1]) for line in status if "ctxt_switches" in line)
+        spent[name] = ((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), switches)
     return spent
 
 
@@ -147,11 +149,12 @@ def main() -> None:
         if args.raw is not None:
             shutil.copyfile(raw, args.raw)
         print(f"{args.path}: {result[0].ok_per_s:,.0f} 2xx/s under the profiler")
-        print("server CPU per request, by thread (us):")
-        for name in sorted(after, key=lambda n: before.get(n, 0) - after[n]):
-            used = after[name] - before.get(name, 0)
+        print("server CPU per request, by thread (us), and context switches per request:")
+        for name, (cpu, switches) in sorted(after.items(), key=lambda kv: -kv[1][0]):
+            used = cpu - before.get(name, (0.0, 0))[0]
+            switched = switches - before.get(name, (0.0, 0))[1]
             if used > 0:
-                print(f"  {name:20} {1e6 * used / done:7.0f}")
+                print(f"  {name:20} {1e6 * used / done:7.0f}  {switched / done:6.2f}")
         _report(raw, result[0].requests)
 
 

@@ -28,11 +28,9 @@ def format_time(value: datetime | None) -> str | None:
 
 @functools.lru_cache(maxsize=256)  # one write renders the same instant several times
 def _format_time(value: datetime) -> str:
-    t = value.astimezone(UTC)
-    return (
-        f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
-        f".{t.microsecond // 1000:03d}Z"
-    )
+    utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+    # "2026-11-28T21:00:00.123+00:00" (milliseconds truncated, as the API writes them)
+    return utc.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def epoch_ms(value: datetime) -> int:

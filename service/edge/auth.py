@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from service import settings as config
 from service.edge import api_errors as errors
-from service.edge import bodies
+from service.edge import bodies, headers
 from service.principal import Principal
 
 if TYPE_CHECKING:
@@ -156,7 +156,7 @@ class TokenVerifier:
 
 def bearer_token(request: HTTPConnection) -> str | None:
     """The token of an `Authorization: Bearer <token>` header; None when there is no header."""
-    header = request.headers.get("authorization")
+    header = headers.header(request, b"authorization")
     if header is None:
         return None
     scheme, _, token = header.strip().partition(" ")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from projections import documents
 from service.edge import api_errors as errors
+from service.edge import headers
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
 async def read_json(request: Request, limit: int, *, optional: bool = False) -> tuple[Any, int]:
     """The body as JSON (None for an absent body when `optional`), and its size in bytes."""
-    declared = request.headers.get("content-length")
+    declared = headers.header(request, b"content-length")
     if declared is not None:
         # ASCII digits only, and few of them: int() also takes "²", and is slow on huge numbers.
         if not (declared.isascii() and declared.isdigit() and len(declared) <= 20):
@@ -35,7 +36,7 @@ async def read_json(request: Request, limit: int, *, optional: bool = False) -> 
         if optional:
             return None, 0
         raise errors.InvalidRequest("A JSON request body is required.", details={"body": "missing"})
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    media_type = (headers.header(request, b"content-type") or "").split(";")[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise errors.UnsupportedMediaType()
     try:

@@ -25,8 +25,15 @@ if TYPE_CHECKING:
 
 def routes() -> list[Route]:
     dashboard = pages.Dashboard.load()
+    # Starlette tries the routes in order, a regular expression each: the busiest first
+    # (no two paths here can match the same request, so the order changes nothing else).
     return [
         _route("/api/v1/jobs", POST=jobs_api.create_job, GET=jobs_api.list_jobs),
+        *[
+            _route(f"/api/v1/jobs/{{job_id}}/{name}", POST=handler)
+            for name, handler in workers_api.JOB_ROUTES.items()
+        ],
+        _route("/api/v1/workers/claim", POST=workers_api.claim),
         _route(
             "/api/v1/jobs/{job_id}",
             GET=jobs_api.get_job,
@@ -37,11 +44,6 @@ def routes() -> list[Route]:
         _route("/api/v1/jobs/{job_id}/replay", POST=jobs_api.replay_job),
         _route("/api/v1/jobs/{job_id}/events", GET=events_api.job_events),
         _route("/api/v1/cancel", POST=jobs_api.cancel_newest),
-        _route("/api/v1/workers/claim", POST=workers_api.claim),
-        *[
-            _route(f"/api/v1/jobs/{{job_id}}/{name}", POST=handler)
-            for name, handler in workers_api.JOB_ROUTES.items()
-        ],
         _route("/api/v1/events", GET=events_api.all_events),
         _route(
             "/api/v1/session", POST=session_api.create_session, DELETE=session_api.delete_session

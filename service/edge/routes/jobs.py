@@ -11,7 +11,7 @@ from domain.states import JobState
 from projections import documents, feed, jobs_view
 from service.contract import jobs as validation
 from service.edge import api_errors as errors
-from service.edge import auth, bodies, cursor, replies
+from service.edge import auth, bodies, cursor, headers, replies
 from service.edge.params import Params, path_job_id
 from service.edge.runtime import runtime
 from service.jobs import commands
@@ -47,7 +47,7 @@ LIST_PARAMETERS = frozenset(
 async def create_job(request: Request) -> Response:
     rt = runtime(request)
     principal = auth.authenticate(request, rt.verifier, "jobs:write")
-    key = validation.idempotency_key(request.headers.get("idempotency-key"))
+    key = validation.idempotency_key(headers.header(request, b"idempotency-key"))
     body, size = await bodies.read_json(request, rt.settings.limits.body_bytes)
     spec = validation.job_spec(body, rt.settings.limits, size)
     command = commands.create_job(

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from projections import claims, documents
 from service.contract import workers as worker_validation
 from service.edge import api_errors as errors
-from service.edge import auth, bodies, replies
+from service.edge import auth, bodies, headers, replies
 from service.edge.params import path_job_id
 from service.edge.runtime import Runtime, runtime
 from service.workers import commands as worker_commands
@@ -86,7 +86,7 @@ async def _next_due(rt: Runtime, types: tuple[str, ...]) -> float | None:
 
 
 def _lease_token(request: Request) -> str:
-    token = request.headers.get("job-lease")
+    token = headers.header(request, b"job-lease")
     if not token:  # a request without its lease is malformed (a wrong lease is a 409)
         raise errors.InvalidRequest(
             "The Job-Lease header is required.", details={"Job-Lease": "required"}
