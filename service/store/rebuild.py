@@ -11,9 +11,10 @@ from uuid import UUID
 
 from domain.job import Job
 from projections import audit, projector
+from service.store import export
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable
 
     from service.store.base import EventStore
 
@@ -65,6 +66,9 @@ def rebuild(store: EventStore) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Mismatch:
+    """One difference: the table (`events` also for the log's own order), the row's key
+    (with the job id and version where the row has them), what is wrong."""
+
     table: str
     key: str
     problem: str
@@ -74,16 +78,17 @@ def verify(store: EventStore) -> list[Mismatch]:
     """Folds every job from the event store and compares every read-model row, column by
     column, with what the fold gives: tampering with any of them is reported."""
     log = _fold_log(store)
+    jobs = _job_rows(store, log)
     expected = {
         "events": log.events,
-        "jobs": _job_rows(store, log),
+        "jobs": jobs,
         "idempotency_keys": log.keys,
         "job_counts": log.counts,
         "tracking": {("jobs",): ("jobs", log.last)},
     }
     # Every table from one read transaction: a consistent snapshot of the read models.
     actual = store.read(lambda c: {table: audit.rows(c, table) for table in audit.TABLES})
-    return [
+    return log.problems + [
         problem
         for table in audit.TABLES
         for problem in _compare(table, expected[table], actual[table])
@@ -103,21 +108,35 @@ class _Log:
     created_seq: dict[str, int] = field(default_factory=dict)
     last_position: dict[str, int] = field(default_factory=dict)
     last: int = 0
+    versions: dict[str, int] = field(default_factory=dict)
+    problems: list[Mismatch] = field(default_factory=list)  # of the log itself, or a fold
+
+    def check_order(self, position: int, job_id: str, version: int) -> None:
+        """Event ids strictly increase; each job's versions go 1, 2, 3... without a gap."""
+        key = f"{position} (job {job_id} version {version})"
+        if position <= self.last:
+            self.problems.append(Mismatch("events", key, f"id not after the previous {self.last}"))
+        previous = self.versions.get(job_id, 0)
+        if version != previous + 1:
+            problem = f"version follows version {previous}: versions must be contiguous"
+            self.problems.append(Mismatch("events", key, problem))
+        self.versions[job_id] = version
 
 
 def _fold_log(store: EventStore) -> _Log:
     log = _Log()
     owners: dict[str, str] = {}
-    for recorded in _all_recorded(store):
+    for recorded in export.recorded(store):
         event, position = recorded.event, recorded.position
         job_id = str(event.originator_id)
+        log.check_order(position, job_id, event.originator_version)
         if isinstance(event, Job.Created):
             owners[job_id] = event.owner
             log.created_seq[job_id] = position
             if event.idempotency_key is not None:
                 key = (event.owner, event.idempotency_key)
                 log.keys[key] = (*key, event.request_hash, job_id)
-        row = projector.event_row(position, event, owners[job_id])
+        row = projector.event_row(position, event, owners.get(job_id, ""))
         log.events[row[:1]] = row
         log.last_position[job_id] = position
         log.last = position
@@ -128,7 +147,12 @@ def _job_rows(store: EventStore, log: _Log) -> Rows:
     rows: Rows = {}
     counts: collections.Counter[tuple[Any, ...]] = collections.Counter()
     for job_id, last_position in log.last_position.items():
-        job = store.load(UUID(job_id))
+        try:
+            job = store.load(UUID(job_id))
+        except Exception as exc:  # a changed event store may not fold: report it, go on
+            problem = f"its events do not fold: {exc or type(exc).__name__}"
+            log.problems.append(Mismatch("jobs", _job_key(job_id, log.versions[job_id]), problem))
+            continue
         if not job.deleted:
             rows[(job_id,)] = projector.job_row(job, last_position, log.created_seq[job_id])
             counts[projector.count_key(job)] += 1
@@ -144,24 +168,29 @@ def _compare(table: str, expected: Rows, actual: Iterable[tuple[Any, ...]]) -> l
         key = tuple(row[:width])
         seen.add(key)
         want = expected.get(key)
+        name = _name(table, key, want or tuple(row))
         if want is None:
-            problems.append(Mismatch(table, _name(key), "not in the fold of the events"))
+            problems.append(Mismatch(table, name, "not in the fold of the events"))
         elif want != tuple(row):
             columns = [str(i) for i, (w, a) in enumerate(zip(want, row, strict=True)) if w != a]
-            problems.append(Mismatch(table, _name(key), f"differs in columns {', '.join(columns)}"))
-    problems += [Mismatch(table, _name(key), "missing") for key in expected.keys() - seen]
+            problems.append(Mismatch(table, name, f"differs in columns {', '.join(columns)}"))
+    problems += [
+        Mismatch(table, _name(table, key, expected[key]), "missing")
+        for key in expected.keys() - seen
+    ]
     return problems
 
 
-def _name(key: tuple[Any, ...]) -> str:
-    return " ".join(map(str, key))
+def _name(table: str, key: tuple[Any, ...], row: tuple[Any, ...]) -> str:
+    """The row's key, and the job and version it is about (events: id, job_id, version...;
+    jobs: id, ..., version as the 17th column)."""
+    name = " ".join(map(str, key))
+    if table == "events" and len(row) > 2:
+        return f"{name} (job {row[1]} version {row[2]})"
+    if table == "jobs" and len(row) > 16:
+        return _job_key(name, row[16])
+    return name
 
 
-def _all_recorded(store: EventStore) -> Iterator[projector.Recorded]:
-    position = 0
-    while True:
-        page = store.recorded_after(position, _CHUNK)
-        if not page:
-            return
-        yield from page
-        position = page[-1].position
+def _job_key(job_id: str, version: Any) -> str:
+    return f"{job_id} (version {version})"

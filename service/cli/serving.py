@@ -1,36 +1,30 @@
-"""The `jobtrail` command."""
+"""Running the service: `jobtrail serve`, `worker`, `token` and `projections rebuild`."""
 
 from __future__ import annotations
 
 import dataclasses
 import gc
 import logging
-import sys
 
 import click
 import uvicorn
 
 from service.app import create_app
+from service.cli import options
 from service.edge.auth import TokenVerifier
 from service.sdk import runner
-from service.settings import ConfigError, Settings
 from service.store import backends, rebuild
 from service.streams import sse
 
 
-@click.group()
-def main() -> None:
-    """jobtrail: an event-sourced job service with live progress."""
-
-
-@main.command()
+@click.command()
 @click.option("--host", default=None, help="Interface to listen on [env JOBTRAIL_HOST; 127.0.0.1].")
 @click.option("--port", type=int, default=None, help="Port [env JOBTRAIL_PORT; 8000].")
 @click.option("--print-token", is_flag=True, help="Print a dev token (admin) for this server.")
 @click.option("--demo", is_flag=True, help="Run in-process workers for the demo.* job types.")
 def serve(host: str | None, port: int | None, print_token: bool, demo: bool) -> None:
     """Start the HTTP service (SQLite in ./data/ unless JOBTRAIL_DATABASE_URL says otherwise)."""
-    settings = _settings()
+    settings = options.settings()
     settings = dataclasses.replace(
         settings,
         host=host or settings.host,
@@ -61,7 +55,7 @@ def serve(host: str | None, port: int | None, print_token: bool, demo: bool) -> 
     sse.Server(config).run()
 
 
-@main.command()
+@click.command()
 @click.option(
     "--handlers",
     "handlers_ref",
@@ -94,7 +88,7 @@ def worker(
     grace: float,
 ) -> None:
     """Run a worker: claim jobs of the handlers' types and run them; stops on SIGTERM."""
-    settings = _settings()
+    settings = options.settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per worker call is noise
     try:
@@ -115,7 +109,7 @@ def worker(
     )
 
 
-@main.command()
+@click.command()
 @click.option("--sub", required=True, help="The user id: becomes the owner of the jobs it creates.")
 @click.option(
     "--scope", default="jobs:read jobs:write", show_default=True, help="Space-separated scopes."
@@ -124,12 +118,12 @@ def worker(
 def token(sub: str, scope: str, ttl: int) -> None:
     """Print a token signed with the configured secret."""
     try:
-        click.echo(TokenVerifier.from_settings(_settings()).issue(sub, scope.split(), ttl))
+        click.echo(TokenVerifier.from_settings(options.settings()).issue(sub, scope.split(), ttl))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
 
 
-@main.group()
+@click.group()
 def projections() -> None:
     """Maintain the read models."""
 
@@ -137,36 +131,9 @@ def projections() -> None:
 @projections.command("rebuild")
 def projections_rebuild() -> None:
     """Rebuild the read models from event 0 (stop the service first)."""
-    store = backends.open_store(_settings())
+    store = backends.open_store(options.settings())
     try:
         applied = rebuild.rebuild(store)
     finally:
         store.close()
     click.echo(f"rebuilt the read models from {applied} events")
-
-
-@main.group()
-def audit() -> None:
-    """Check the read models against the event log."""
-
-
-@audit.command("verify")
-def audit_verify() -> None:
-    """Fold every job from its events and compare with the read models; exit 1 on a mismatch."""
-    store = backends.open_store(_settings())
-    try:
-        problems = rebuild.verify(store)
-    finally:
-        store.close()
-    for problem in problems:
-        click.echo(f"{problem.table} {problem.key}: {problem.problem}")
-    if problems:
-        sys.exit(1)
-    click.echo("the read models equal the fold of the events")
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from exc
