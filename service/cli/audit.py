@@ -1,8 +1,8 @@
 """`jobtrail audit`: what an auditor runs against the event store itself (not the HTTP API):
 `export` the ordered log, read one job's `history` state by state, `verify` the read models.
 
-They open the store read-only in spirit: nothing here writes. Any failure is one line and
-exit status 1, never a traceback.
+Nothing here writes. Any failure is one line and exit status 1, never a traceback. The store's
+modules are imported by these commands only (the client commands start faster without them).
 """
 
 from __future__ import annotations
@@ -15,13 +15,12 @@ from uuid import UUID
 
 import click
 
-from service import errors
 from service.cli import options
-from service.store import backends, export, rebuild
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from service.store import export
     from service.store.base import EventStore
 
 
@@ -33,6 +32,9 @@ def audit() -> None:
 @contextlib.contextmanager
 def _store() -> Iterator[EventStore]:
     """The configured event store, its failures as one-line errors (exit status 1)."""
+    from service import errors
+    from service.store import backends, export
+
     settings = options.settings()
     try:
         store = backends.open_store(settings)
@@ -65,6 +67,8 @@ def audit_export(after: int, job_id: UUID | None) -> None:
 
     Streams at constant memory, whatever the size of the store; deleted jobs' events too.
     """
+    from service.store import export
+
     out = sys.stdout
     with _store() as store:
         for line in export.ndjson(store, after=after, job_id=job_id):
@@ -77,6 +81,8 @@ def audit_export(after: int, job_id: UUID | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help='NDJSON: {"event", "job", "changed"}.')
 def audit_history(job_id: UUID, as_json: bool) -> None:
     """Every event of one job, and what it changed in the job (folded by the domain model)."""
+    from service.store import export
+
     seen = False
     with _store() as store:
         for step in export.history(store, job_id):
@@ -109,6 +115,8 @@ def _short(value: Any) -> str:
 def audit_verify() -> None:
     """Fold every job from its events and compare with the read models; check that event ids
     strictly increase and each job's versions are contiguous. Exit 1 on any difference."""
+    from service.store import rebuild
+
     with _store() as store:
         problems = rebuild.verify(store)
     for problem in problems:

@@ -1,4 +1,8 @@
-"""Running the service: `jobtrail serve`, `worker`, `token` and `projections rebuild`."""
+"""Running the service: `jobtrail serve`, `worker`, `token` and `projections rebuild`.
+
+The server's modules are imported by the commands that need them: the client commands of
+`jobtrail` start without loading the web stack or the event store.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,8 @@ import gc
 import logging
 
 import click
-import uvicorn
 
-from service.app import create_app
 from service.cli import options
-from service.edge.auth import TokenVerifier
-from service.sdk import runner
-from service.store import backends, rebuild
-from service.streams import sse
 
 
 @click.command()
@@ -24,6 +22,12 @@ from service.streams import sse
 @click.option("--demo", is_flag=True, help="Run in-process workers for the demo.* job types.")
 def serve(host: str | None, port: int | None, print_token: bool, demo: bool) -> None:
     """Start the HTTP service (SQLite in ./data/ unless JOBTRAIL_DATABASE_URL says otherwise)."""
+    import uvicorn
+
+    from service.app import create_app
+    from service.edge.auth import TokenVerifier
+    from service.streams import sse
+
     settings = options.settings()
     settings = dataclasses.replace(
         settings,
@@ -88,6 +92,9 @@ def worker(
     grace: float,
 ) -> None:
     """Run a worker: claim jobs of the handlers' types and run them; stops on SIGTERM."""
+    from service.edge.auth import TokenVerifier
+    from service.sdk import runner
+
     settings = options.settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per worker call is noise
@@ -117,6 +124,8 @@ def worker(
 @click.option("--ttl", type=int, default=3600, show_default=True, help="Lifetime in seconds.")
 def token(sub: str, scope: str, ttl: int) -> None:
     """Print a token signed with the configured secret."""
+    from service.edge.auth import TokenVerifier
+
     try:
         click.echo(TokenVerifier.from_settings(options.settings()).issue(sub, scope.split(), ttl))
     except ValueError as exc:
@@ -131,6 +140,8 @@ def projections() -> None:
 @projections.command("rebuild")
 def projections_rebuild() -> None:
     """Rebuild the read models from event 0 (stop the service first)."""
+    from service.store import backends, rebuild
+
     store = backends.open_store(options.settings())
     try:
         applied = rebuild.rebuild(store)
