@@ -67,6 +67,7 @@ class BrokenHistory(Exception):
         super().__init__(f"job {job_id} version {version}: {reason}")
         self.job_id = job_id
         self.version = version
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,14 +87,16 @@ def history(store: EventStore, job_id: UUID) -> Iterator[Step]:
     job: Job | None = None
     before: dict[str, Any] = {}
     for r in job_recorded(store, job_id):
-        job = _folded(job, r)
+        job = fold(job, r)
         after = documents.job_document(job, r.position)
         changed = _changes(before, after) if before else _changes({}, after, created=True)
         yield Step(event=documents.event_document(r.position, r.event), job=after, changed=changed)
         before = after
 
 
-def _folded(job: Job | None, r: Recorded) -> Job:
+def fold(job: Job | None, r: Recorded) -> Job:
+    """The job after the recorded event (`job` None before its first): the domain model's
+    own fold; `BrokenHistory` when the event does not apply (edited or missing events)."""
     event = r.event
     try:
         if isinstance(event, Job.Created):
