@@ -114,8 +114,12 @@ def _param(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
-        return str(int(value.timestamp() * 1000))
+        return str(_epoch_ms(value))
     return str(value)
+
+
+def _epoch_ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
 
 
 def _body(**fields: Any) -> dict[str, Any]:
@@ -140,7 +144,10 @@ def create_job(
 ) -> Call[Job]:
     """Creates a job (POST /api/v1/jobs) and returns it. `children` (job bodies) makes it a
     batch parent; the same `idempotency_key` with the same body returns the first job."""
-    at = _param(run_at) if isinstance(run_at, datetime) else run_at
+    if isinstance(run_at, datetime):
+        run_at = _epoch_ms(run_at)
+    elif isinstance(run_at, str) and run_at.isdigit():  # epoch milliseconds, as typed
+        run_at = int(run_at)
     body = _body(
         type=type,
         payload=payload,
@@ -149,7 +156,7 @@ def create_job(
         priority=priority,
         metadata=metadata,
         max_attempts=max_attempts,
-        run_at=int(at) if isinstance(at, str) and at.isdigit() else at,
+        run_at=run_at,
         children=children,
     )
     headers = {} if idempotency_key is None else {"Idempotency-Key": idempotency_key}

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from tests.service.sdk.test_client import refusing_address
-from tests.support import call, claim, create
+from tests.support import LiveServer, call, claim, create
 
 JOBTRAIL = str(Path(sys.executable).parent / "jobtrail")
 
@@ -81,3 +81,25 @@ def test_json_output_parses_and_errors_are_one_line(shared_server):
         code, _, err = done[name]
         assert code == status and err.count("\n") == 1 and "Traceback" not in err
         assert err.startswith("Error: cannot reach http://127.0.0.1:")
+
+
+def test_watch_resumes_after_the_server_restarts(settings):
+    server = LiveServer(settings).start()
+    try:
+        with server.client("alice") as alice, server.client("w", "worker") as worker:
+            job = create(alice, type="p.restart")
+            watching = jobtrail(server, "watch", job["id"])
+            assert watching.stdout.readline().startswith(job["id"])
+            claimed = claim(worker, ["p.restart"])
+            call(worker, claimed, "logs", {"message": "before the restart"})
+            while "before the restart" not in watching.stdout.readline():
+                pass  # the line came over the live stream: it is open
+            server.restart(same_port=True)
+            call(worker, claimed, "logs", {"message": "after the restart"})
+            call(worker, claimed, "succeed", {"result": 1})
+            code, out, err = finish(watching)
+    finally:
+        server.stop()
+    assert code == 0, err
+    assert out.count("after the restart") == 1 and "before the restart" not in out
+    assert out.splitlines()[-1] == "succeeded  result: 1"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -209,3 +210,12 @@ def test_an_unreachable_server_is_a_transport_error():
         with pytest.raises(errors.TransportError) as caught:
             client.list_jobs()
     assert caught.value.url == url and isinstance(caught.value.__cause__, httpx.ConnectError)
+
+
+def test_run_at_as_a_datetime_or_epoch_milliseconds(alice):
+    later = datetime(2100, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    assert alice.create_job("c.later", run_at=later).run_at == later
+    assert alice.create_job("c.later", run_at="4102444800000").run_at == datetime(
+        2100, 1, 1, tzinfo=UTC
+    )
+    assert alice.list_jobs(type="c.later", created_from=later).total == 0
