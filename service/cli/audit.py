@@ -36,6 +36,8 @@ def _store() -> Iterator[EventStore]:
     from service.store import backends, export
 
     settings = options.settings()
+    if settings.database_url.startswith("sqlite:") and not settings.sqlite_path.is_file():
+        raise options.Failed(f"no event store at {settings.sqlite_path}")  # not a new, empty one
     try:
         store = backends.open_store(settings)
     except Exception as exc:  # whatever the database says (missing folder, not a database)

@@ -116,8 +116,7 @@ class Follow:
         if response.status_code != 200:
             raise errors.api_error(response)
         self.connections += 1
-        self._failing_since = None
-        self._delay = 0.0
+        self._failing_since = None  # the server answers: keep reconnecting, backing off
         return True
 
     def receive(self, message: ServerSentEvent) -> Event | None:
@@ -134,6 +133,7 @@ class Follow:
         if event.id <= self.last_id:
             return None
         self.last_id = event.id
+        self._delay = 0.0  # a stream that delivers: after a drop, reconnect at once
         return event
 
     def dropped(self, base_url: httpx.URL, exc: httpx.TransportError | None) -> float:

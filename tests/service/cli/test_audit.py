@@ -162,8 +162,8 @@ def test_history_shows_each_event_and_what_it_changed(big):
     assert "progress.percent: 0.0 -> 10.0" in text
 
 
-def test_audit_errors_are_one_line(tmp_path):
-    settings = make_settings(tmp_path)
+def test_audit_errors_are_one_line(small, tmp_path):
+    settings, _ = small
     missing = cli(settings, "audit", "history", str(uuid.uuid4()))
     assert (
         missing.exit_code == 1
@@ -172,8 +172,13 @@ def test_audit_errors_are_one_line(tmp_path):
     )
     assert cli(settings, "audit", "history", "nope").exit_code == 2
     assert cli(settings, "audit", "export", "--job", "nope").exit_code == 2
-    unopenable = make_settings(tmp_path, database_url=f"sqlite:///{tmp_path}")  # a folder
-    failed = cli(unopenable, "audit", "verify")
+    elsewhere = make_settings(tmp_path / "nowhere")
+    absent = cli(elsewhere, "audit", "export")
+    assert absent.exit_code == 1 and absent.stderr.startswith("Error: no event store at ")
+    assert not (tmp_path / "nowhere").exists()  # nothing created
+    (tmp_path / "not-a-db").write_text("hello")
+    broken = make_settings(tmp_path, database_url=f"sqlite:///{tmp_path / 'not-a-db'}")
+    failed = cli(broken, "audit", "verify")
     assert failed.exit_code == 1 and failed.stderr.startswith("Error: cannot open the event store")
     assert failed.stderr.count("\n") == 1
 
