@@ -19,7 +19,8 @@ import httpx
 
 from bench import servers
 from bench.report import Summary, ms, percentile, rate, ratio, say, table
-from service.sdk.client import Claim, JobsClient
+from service.sdk.client import AsyncClient
+from service.sdk.models import Claim, Job
 from service.sdk.worker import JobContext, Worker
 
 OWNER = "bench-e2e"
@@ -35,7 +36,7 @@ class _Tally:
         self.done = asyncio.Event()
 
 
-class _TimedClient(JobsClient):
+class _TimedClient(AsyncClient):
     """Records how long each successful claim took, and counts the successes reported."""
 
     def __init__(self, *args: Any, latencies: list[float], tally: _Tally, **kwargs: Any) -> None:
@@ -43,7 +44,7 @@ class _TimedClient(JobsClient):
         self._latencies = latencies
         self._tally = tally
 
-    async def succeed(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    async def succeed(self, *args: Any, **kwargs: Any) -> Job:
         job = await super().succeed(*args, **kwargs)
         self._tally.succeeded += 1
         if self._tally.succeeded >= self._tally.target:

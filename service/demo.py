@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from service.sdk.client import JobsClient
+from service.sdk.client import AsyncClient
 from service.sdk.worker import Failure, JobContext, Worker
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ async def in_process(
     """Runs the demo handlers against `app` itself, through the same HTTP protocol."""
     token = verifier.issue("demo-worker", ["worker"], 365 * 24 * 3600)
     transport = httpx.ASGITransport(app=app)
-    async with JobsClient("http://jobtrail.local", token, transport=transport) as client:
+    async with AsyncClient("http://jobtrail.local", token, transport=transport) as client:
         worker = Worker(
             client, HANDLERS, concurrency=concurrency, worker_id="demo", grace_seconds=2
         )

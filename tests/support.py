@@ -47,10 +47,12 @@ class LiveServer:
         self._thread: threading.Thread | None = None
         self._app: Any = None
 
-    def start(self) -> LiveServer:
+    def start(self, port: int | None = None) -> LiveServer:
+        """Starts the app on `port`, else on the port the server was made with."""
         self._app = create_app(self.settings)
+        port = self.port if port is None else port
         config = uvicorn.Config(
-            self._app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            self._app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
         )
         self._server = sse.Server(config)  # closes live streams first on shutdown
         self._thread = threading.Thread(target=self._server.run, daemon=True)
@@ -67,9 +69,12 @@ class LiveServer:
             assert not self._thread.is_alive(), "the server did not stop"
         self._server = self._thread = None
 
-    def restart(self) -> LiveServer:
+    def restart(self, *, same_port: bool = False) -> LiveServer:
+        """Stops and starts the server on the same file; `same_port`: at the same address, so
+        that clients reconnect to it (streams open now are closed by the stop)."""
+        port = int(self.url.rpartition(":")[2]) if same_port else 0
         self.stop()
-        return self.start()
+        return self.start(port)
 
     @property
     def url(self) -> str:

@@ -7,7 +7,7 @@ import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from service.sdk.client import JobsClient
+from service.sdk.client import AsyncClient
 from service.sdk.worker import Worker
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def run(
     grace_seconds: float,
 ) -> None:
     async def main() -> None:
-        async with JobsClient(url, token) as client:
+        async with AsyncClient(url, token) as client:
             worker = Worker(
                 client,
                 handlers,

@@ -28,12 +28,13 @@ import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from service.sdk.client import ApiError, Claim, LeaseLostError
+from service.sdk.errors import ApiError, LeaseLostError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Mapping
 
-    from service.sdk.client import JobsClient
+    from service.sdk.client import AsyncClient
+    from service.sdk.models import Claim, Job
 
     Handler = Callable[["JobContext"], Coroutine[Any, Any, Any]]
 
@@ -59,7 +60,7 @@ class Failure(Exception):
 class JobContext:
     """What a handler gets: the job, and the calls that report on it."""
 
-    def __init__(self, client: JobsClient, claim: Claim) -> None:
+    def __init__(self, client: AsyncClient, claim: Claim) -> None:
         self._client = client
         self._claim = claim
         self.cancel_requested = False
@@ -67,7 +68,7 @@ class JobContext:
         self.result_type: str | None = None
 
     @property
-    def job(self) -> dict[str, Any]:
+    def job(self) -> Job:
         return self._claim.job
 
     @property
@@ -76,11 +77,11 @@ class JobContext:
 
     @property
     def payload(self) -> Any:
-        return self._claim.job.get("payload")
+        return self._claim.job.payload
 
     @property
     def attempt(self) -> int:
-        return int(self._claim.job["attempt"])
+        return self._claim.job.attempt
 
     async def progress(self, **fields: Any) -> None:
         """Reports progress (percent, stage, message, total, completed, failed)."""
@@ -109,7 +110,7 @@ class Worker:
 
     def __init__(
         self,
-        client: JobsClient,
+        client: AsyncClient,
         handlers: Mapping[str, Handler],
         *,
         concurrency: int = 4,
@@ -193,7 +194,7 @@ class Worker:
 
     async def _execute(self, claim: Claim) -> None:
         context = JobContext(self._client, claim)
-        handler = self._handlers[claim.job["type"]]
+        handler = self._handlers[claim.job.type]
         task = asyncio.create_task(handler(context))
         self._running[claim.job_id] = _Running(context, task)
         renewer = asyncio.create_task(self._renew(context, task))

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.sdk.client import JobsClient, LeaseLostError
+from service.sdk.client import AsyncClient, LeaseLostError
 from service.sdk.worker import Worker
 from service.settings import Settings
 from tests.service.sdk import handlers as sdk_handlers
@@ -34,8 +34,8 @@ def status(client: httpx.Client, job_id: str) -> str:
     return str(client.get(f"/api/v1/jobs/{job_id}").json()["status"])
 
 
-def worker_client(server: LiveServer) -> JobsClient:
-    return JobsClient(server.url, server.token("sdk", "worker"))
+def worker_client(server: LiveServer) -> AsyncClient:
+    return AsyncClient(server.url, server.token("sdk", "worker"))
 
 
 async def settled(owner: httpx.AsyncClient, job_ids: list[str], *states: str) -> None:

@@ -1,4 +1,8 @@
-"""The `jobtrail` command."""
+"""Running the service: `jobtrail serve`, `worker`, `token` and `projections rebuild`.
+
+The server's modules are imported by the commands that need them: the client commands of
+`jobtrail` start without loading the web stack or the event store.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +10,14 @@ import dataclasses
 import gc
 import logging
 import os
-import sys
 from typing import Any
 
 import click
-import uvicorn
 
-from service.app import create_app
-from service.edge.auth import TokenVerifier
-from service.sdk import runner
-from service.settings import ConfigError, Settings
-from service.store import backends, rebuild
-from service.streams import sse
+from service.cli import options
 
 
-@click.group()
-def main() -> None:
-    """jobtrail: an event-sourced job service with live progress."""
-
-
-@main.command()
+@click.command()
 @click.option("--host", default=None, help="Interface to listen on [env JOBTRAIL_HOST; 127.0.0.1].")
 @click.option("--port", type=int, default=None, help="Port [env JOBTRAIL_PORT; 8000].")
 @click.option("--print-token", is_flag=True, help="Print a dev token (admin) for this server.")
@@ -40,7 +32,13 @@ def serve(
     host: str | None, port: int | None, print_token: bool, demo: bool, workers: int | None
 ) -> None:
     """Start the HTTP service (SQLite in ./data/ unless JOBTRAIL_DATABASE_URL says otherwise)."""
-    settings = _settings()
+    import uvicorn
+
+    from service.app import create_app
+    from service.edge.auth import TokenVerifier
+    from service.streams import sse
+
+    settings = options.settings()
     settings = dataclasses.replace(
         settings,
         host=host or settings.host,
@@ -64,11 +62,11 @@ def serve(
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
     # No access log: it could record ?access_token=.
-    options: dict[str, Any] = dict(
+    server_options: dict[str, Any] = dict(
         host=settings.host, port=settings.port, log_level="warning", access_log=False
     )
     if settings.workers == 1:
-        sse.Server(uvicorn.Config(create_app(settings), **options)).run()
+        sse.Server(uvicorn.Config(create_app(settings), **server_options)).run()
         return
     # Each process builds its app from the environment: hand it what the options changed.
     os.environ.update(
@@ -78,12 +76,12 @@ def serve(
         JOBTRAIL_WORKERS=str(settings.workers),
     )
     config = uvicorn.Config(
-        "service.app:create_app", factory=True, workers=settings.workers, **options
+        "service.app:create_app", factory=True, workers=settings.workers, **server_options
     )
     sse.run_processes(config)
 
 
-@main.command()
+@click.command()
 @click.option(
     "--handlers",
     "handlers_ref",
@@ -116,7 +114,10 @@ def worker(
     grace: float,
 ) -> None:
     """Run a worker: claim jobs of the handlers' types and run them; stops on SIGTERM."""
-    settings = _settings()
+    from service.edge.auth import TokenVerifier
+    from service.sdk import runner
+
+    settings = options.settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per worker call is noise
     try:
@@ -137,7 +138,7 @@ def worker(
     )
 
 
-@main.command()
+@click.command()
 @click.option("--sub", required=True, help="The user id: becomes the owner of the jobs it creates.")
 @click.option(
     "--scope", default="jobs:read jobs:write", show_default=True, help="Space-separated scopes."
@@ -145,13 +146,15 @@ def worker(
 @click.option("--ttl", type=int, default=3600, show_default=True, help="Lifetime in seconds.")
 def token(sub: str, scope: str, ttl: int) -> None:
     """Print a token signed with the configured secret."""
+    from service.edge.auth import TokenVerifier
+
     try:
-        click.echo(TokenVerifier.from_settings(_settings()).issue(sub, scope.split(), ttl))
+        click.echo(TokenVerifier.from_settings(options.settings()).issue(sub, scope.split(), ttl))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
 
 
-@main.group()
+@click.group()
 def projections() -> None:
     """Maintain the read models."""
 
@@ -159,36 +162,11 @@ def projections() -> None:
 @projections.command("rebuild")
 def projections_rebuild() -> None:
     """Rebuild the read models from event 0 (stop the service first)."""
-    store = backends.open_store(_settings())
+    from service.store import backends, rebuild
+
+    store = backends.open_store(options.settings())
     try:
         applied = rebuild.rebuild(store)
     finally:
         store.close()
     click.echo(f"rebuilt the read models from {applied} events")
-
-
-@main.group()
-def audit() -> None:
-    """Check the read models against the event log."""
-
-
-@audit.command("verify")
-def audit_verify() -> None:
-    """Fold every job from its events and compare with the read models; exit 1 on a mismatch."""
-    store = backends.open_store(_settings())
-    try:
-        problems = rebuild.verify(store)
-    finally:
-        store.close()
-    for problem in problems:
-        click.echo(f"{problem.table} {problem.key}: {problem.problem}")
-    if problems:
-        sys.exit(1)
-    click.echo("the read models equal the fold of the events")
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from exc
