@@ -130,12 +130,13 @@ def _check(shape: Shape, body: Any, ctx: _Context, prefix: str) -> dict[str, Any
     if shape.at_least_one and not body.keys() & known.keys():
         ctx.add(prefix + "body", f"give at least one of {', '.join(shape.names)}")
     values: dict[str, Any] = {}
+    limits = ctx.limits
     for field in _in_order(shape, body):
         name = field.name
         raw = body.get(name, MISSING)
         if raw is MISSING:
             if field.required:
-                ctx.add(prefix + name, message(field, ctx.limits))
+                ctx.add(prefix + name, message(field, limits))
             elif field.default is not MISSING:
                 values[name] = field.default
             continue
@@ -144,9 +145,9 @@ def _check(shape: Shape, body: Any, ctx: _Context, prefix: str) -> dict[str, Any
             continue
         value = _CONVERT[field.kind](field, raw, ctx, prefix + name)
         if value is _INVALID:
-            ctx.add(prefix + name, message(field, ctx.limits))
+            ctx.add(prefix + name, message(field, limits))
         elif field.size_limited and _too_large(raw, ctx):
-            ctx.add(prefix + name, f"is larger than {ctx.limits.field_bytes} bytes as JSON")
+            ctx.add(prefix + name, f"is larger than {limits.field_bytes} bytes as JSON")
         else:
             values[name] = value
     return values
@@ -240,7 +241,11 @@ def _bound(bound: Bound | None, limits: Limits) -> int | None:
 
 
 def _in_range(value: float, field: Field, limits: Limits) -> bool:
-    low, high = _bound(field.min, limits), _bound(field.max, limits)
+    low, high = field.min, field.max
+    if callable(low):
+        low = low(limits)
+    if callable(high):
+        high = high(limits)
     return (low is None or low <= value) and (high is None or value <= high)
 
 

@@ -3,6 +3,8 @@ a command left it, and a page of already-rendered items."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
@@ -12,12 +14,33 @@ from service.edge import api_errors as errors
 
 if TYPE_CHECKING:
     import uuid
-    from collections.abc import Mapping
 
     from service.edge.runtime import Runtime
     from service.store.writer import Committed
 
 JSON = "application/json"
+_NONE: Mapping[str, str] = MappingProxyType({})
+
+
+class Json(Response):
+    """A JSON answer from an already-rendered document: its headers built directly (what
+    Starlette's generic `Response` works out per call, for any media type and charset)."""
+
+    media_type = JSON
+
+    def __init__(
+        self, content: str | bytes, status_code: int = 200, headers: Mapping[str, str] = _NONE
+    ) -> None:
+        body = content.encode() if isinstance(content, str) else content
+        self.status_code = status_code
+        self.background = None
+        self.body = body
+        self.raw_headers = [
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", b"application/json"),
+            *((name.lower().encode("latin-1"), value.encode("latin-1"))
+              for name, value in headers.items()),
+        ]  # fmt: skip
 
 
 async def document(rt: Runtime, committed: Committed[Any], job_id: uuid.UUID) -> str:
@@ -33,4 +56,4 @@ async def document(rt: Runtime, committed: Committed[Any], job_id: uuid.UUID) ->
 
 
 def page_response(items: list[str], tail: Mapping[str, Any]) -> Response:
-    return Response(f'{{"items":[{",".join(items)}],{documents.dumps(tail)[1:]}', media_type=JSON)
+    return Json(f'{{"items":[{",".join(items)}],{documents.dumps(tail)[1:]}')

@@ -9,6 +9,7 @@ import fcntl
 import functools
 import os
 import sqlite3
+import threading
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
 
@@ -123,13 +124,21 @@ class SQLiteEventStore(Application[UUID]):
     def open(cls, settings: Settings) -> SQLiteEventStore:
         path = settings.sqlite_path
         path.parent.mkdir(parents=True, exist_ok=True)
-        return cls(
-            env={
-                "SQLITE_DBNAME": str(path),
-                "SQLITE_LOCK_TIMEOUT": "10",
-                "SQLITE_SYNCHRONOUS": settings.sqlite_synchronous,
-            }
-        )
+        # Creating the tables reads the schema, then writes: two processes starting at once
+        # (`serve --workers N`) would each find the other's write in the way (SQLite's
+        # busy snapshot, which no timeout waits out). One at a time, then.
+        turn = _Turn(str(path))
+        try:
+            with turn:
+                return cls(
+                    env={
+                        "SQLITE_DBNAME": str(path),
+                        "SQLITE_LOCK_TIMEOUT": "10",
+                        "SQLITE_SYNCHRONOUS": settings.sqlite_synchronous,
+                    }
+                )
+        finally:
+            turn.close()
 
     @property
     def _datastore(self) -> SQLiteDatastore:
@@ -147,35 +156,18 @@ class SQLiteEventStore(Application[UUID]):
         return job
 
     @functools.cached_property
-    def _turn(self) -> int:
-        """A lock file beside the database, open for `flock` (see `transaction`); -1 where
-        none can be made (a read-only directory: then SQLite's own lock alone serializes)."""
-        path = f"{self._datastore.pool.db_name}.writer-turn"
-        try:
-            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError:
-            return -1
+    def _turn(self) -> _Turn:
+        return _Turn(self._datastore.pool.db_name)
 
     def close(self) -> None:
-        if self.__dict__.get("_turn", -1) >= 0:
-            os.close(self.__dict__.pop("_turn"))
+        if "_turn" in self.__dict__:
+            self.__dict__.pop("_turn").close()
         super().close()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Cursor]:
-        # The writers of several processes (`serve --workers N`) take turns by a blocking
-        # flock: the kernel hands the turn over the moment a commit ends. SQLite's own
-        # lock would make the waiter sleep and poll (1, 2, 5, 10 ms ...), idling the file.
-        if self._turn < 0:
-            with self._transaction() as cursor:
-                yield cursor
-            return
-        fcntl.flock(self._turn, fcntl.LOCK_EX)
-        try:
-            with self._transaction() as cursor:
-                yield cursor
-        finally:
-            fcntl.flock(self._turn, fcntl.LOCK_UN)
+        with self._turn, self._transaction() as cursor:
+            yield cursor
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[Cursor]:
@@ -229,7 +221,7 @@ class SQLiteEventStore(Application[UUID]):
             return query(c)
 
     def write(self, change: Callable[[Cursor], T]) -> T:
-        with _translated(), self._datastore.transaction(commit=True) as c:
+        with self.transaction() as c:
             return change(c)
 
     def recorded_after(self, position: int, limit: int) -> list[projector.Recorded]:
@@ -262,6 +254,46 @@ class SQLiteEventStore(Application[UUID]):
 
     def tracking_position(self) -> int:
         return self.read(projector.tracking_position)
+
+
+class _Turn:
+    """The writers' turn on one database, across processes: a blocking `flock` on a file
+    beside it. The kernel hands the turn over the moment its holder lets go, where SQLite's
+    own lock makes a waiting writer sleep and poll (1, 2, 5, 10 ms ...), idling the file.
+    Where no such file can be made (a read-only directory), SQLite's lock alone serializes.
+    A flock belongs to the open file, not the thread: threads of one process take turns by
+    a plain lock first.
+    """
+
+    def __init__(self, db_path: str) -> None:
+        self._threads = threading.Lock()
+        try:
+            self._fd = os.open(
+                f"{db_path}.writer-turn", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+            )
+        except OSError:
+            self._fd = -1
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        if self._fd >= 0:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except BaseException:
+                self._threads.release()
+                raise
+
+    def __exit__(self, *_: object) -> None:
+        try:
+            if self._fd >= 0:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 @contextlib.contextmanager

@@ -68,7 +68,9 @@ class Served:
         for process, log in self.started:
             process.wait(timeout=60)
             # uvicorn ends by re-raising the signal it stopped on, once it has shut down.
-            assert process.returncode in (0, -15), log.read_text()[-2000:]
+            output = log.read_text()
+            assert process.returncode in (0, -15), output[-2000:]
+            assert "Traceback" not in output and "died" not in output, output[-4000:]
 
     def request(self, url: str, who: str, method: str, path: str, **kw: Any) -> httpx.Response:
         """One request on a new connection, as `who`."""

@@ -60,10 +60,8 @@ async def create_job(request: Request) -> Response:
     created = committed.value
     document = await replies.document(rt, committed, created.job_id)
     if created.replayed:
-        return Response(document, 200, {"Idempotent-Replayed": "true"}, media_type=replies.JSON)
-    return Response(
-        document, 201, {"Location": f"/api/v1/jobs/{created.job_id}"}, media_type=replies.JSON
-    )
+        return replies.Json(document, 200, {"Idempotent-Replayed": "true"})
+    return replies.Json(document, 201, {"Location": f"/api/v1/jobs/{created.job_id}"})
 
 
 async def list_jobs(request: Request) -> Response:
@@ -85,7 +83,7 @@ async def list_jobs(request: Request) -> Response:
         "next_cursor": next_cursor,
     }
     items = ",".join(row.document for row in page.items)
-    return Response(f'{{"items":[{items}],{documents.dumps(tail)[1:]}', media_type=replies.JSON)
+    return replies.Json(f'{{"items":[{items}],{documents.dumps(tail)[1:]}')
 
 
 async def get_job(request: Request) -> Response:
@@ -116,7 +114,7 @@ async def get_job(request: Request) -> Response:
             logs = await feed.recent_logs(conn, row.id, up_to=position)
     if logs is not None:
         document = f'{document[:-1]},"logs":[{",".join(logs)}]}}'
-    return Response(document, media_type=replies.JSON)
+    return replies.Json(document)
 
 
 async def patch_job(request: Request) -> Response:
@@ -126,7 +124,7 @@ async def patch_job(request: Request) -> Response:
     body, size = await bodies.read_json(request, rt.settings.limits.body_bytes)
     changes = validation.patch(body, rt.settings.limits, size)
     committed = await rt.writer.run(commands.update_job(job_id, principal, changes))
-    return Response(await replies.document(rt, committed, job_id), media_type=replies.JSON)
+    return replies.Json(await replies.document(rt, committed, job_id))
 
 
 async def cancel_job(request: Request) -> Response:
@@ -136,7 +134,7 @@ async def cancel_job(request: Request) -> Response:
     body, _ = await bodies.read_json(request, rt.settings.limits.body_bytes, optional=True)
     reason = validation.cancel_reason(body)
     committed = await rt.writer.run(commands.cancel_job(job_id, principal, reason))
-    return Response(await replies.document(rt, committed, job_id), media_type=replies.JSON)
+    return replies.Json(await replies.document(rt, committed, job_id))
 
 
 async def cancel_newest(request: Request) -> Response:
@@ -144,7 +142,7 @@ async def cancel_newest(request: Request) -> Response:
     principal = auth.authenticate(request, rt.verifier, "jobs:write")
     committed = await rt.writer.run(commands.cancel_newest(principal))
     document = await replies.document(rt, committed, committed.value)
-    return Response(f'{{"job":{document}}}', media_type=replies.JSON)
+    return replies.Json(f'{{"job":{document}}}')
 
 
 async def replay_job(request: Request) -> Response:
@@ -154,7 +152,7 @@ async def replay_job(request: Request) -> Response:
     committed = await rt.writer.run(commands.replay_job(job_id, principal))
     new_id = committed.value.job_id
     document = await replies.document(rt, committed, new_id)
-    return Response(document, 201, {"Location": f"/api/v1/jobs/{new_id}"}, media_type=replies.JSON)
+    return replies.Json(document, 201, {"Location": f"/api/v1/jobs/{new_id}"})
 
 
 async def delete_job(request: Request) -> Response:

@@ -53,7 +53,7 @@ async def claim(request: Request) -> Response:
                     "expires_at": documents.format_time(claimed.expires_at),
                 }
                 body_text = f'{{"job":{document},"lease":{documents.dumps(lease)}}}'
-                return Response(body_text, media_type=replies.JSON)
+                return replies.Json(body_text)
             left = deadline - time.monotonic()
             if left <= 0:
                 rt.metrics.claims.labels("empty").inc()
@@ -97,7 +97,7 @@ def _lease_token(request: Request) -> str:
 def _lease_answer(state: LeaseState) -> Response:
     expires = documents.format_time(state.lease_expires_at) if state.lease_expires_at else None
     answer = {"cancel_requested": state.cancel_requested, "lease_expires_at": expires}
-    return Response(documents.dumps(answer), media_type=replies.JSON)
+    return replies.Json(documents.dumps(answer))
 
 
 async def heartbeat(request: Request) -> Response:
@@ -161,7 +161,7 @@ async def _final(
     rt: Runtime, job_id: uuid.UUID, command: Callable[[UnitOfWork], uuid.UUID]
 ) -> Response:
     committed = await rt.writer.run(command)
-    return Response(await replies.document(rt, committed, job_id), media_type=replies.JSON)
+    return replies.Json(await replies.document(rt, committed, job_id))
 
 
 JOB_ROUTES = {
