@@ -6,11 +6,14 @@ import dataclasses
 import functools
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from domain.job import Job
+
+if TYPE_CHECKING:
+    from uuid import UUID
 
 PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2}
 _BASE_FIELDS = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
@@ -49,9 +52,16 @@ def encode(value: Any) -> bytes:
         return _FALLBACK.encode(value).encode()
 
 
+@functools.lru_cache(maxsize=4096)
+def text_id(job_id: UUID) -> str:
+    """The id as the API writes it. A write renders its job's id three times or more, and
+    UUID.__str__ formats it anew each time (hex, slices, joins)."""
+    return str(job_id)
+
+
 def job_document(job: Job, last_event_id: int) -> dict[str, Any]:
     return {
-        "id": str(job.id),
+        "id": text_id(job.id),
         "type": job.type,
         "name": job.name,
         "category": job.category,
@@ -92,10 +102,14 @@ def event_document(position: int, event: Job.Event | Job.Created) -> dict[str, A
     elif isinstance(event, Job.Updated):
         data = event.changes
     else:
-        data = {name: _render(getattr(event, name)) for name in _data_fields(type(event))}
+        state = vars(event)
+        data = {}
+        for name in _data_fields(type(event)):
+            value = state[name]
+            data[name] = _format_time(value) if isinstance(value, datetime) else value
     return {
         "id": position,
-        "job_id": str(event.originator_id),
+        "job_id": text_id(event.originator_id),
         "seq": event.originator_version,
         "type": kind,
         "timestamp": format_time(event.timestamp),
@@ -113,7 +127,3 @@ def _data_fields(event_class: type[Job.Event | Job.Created]) -> tuple[str, ...]:
         for field in dataclasses.fields(event_class)
         if field.name not in _BASE_FIELDS and field.name not in event_class.private
     )
-
-
-def _render(value: Any) -> Any:
-    return format_time(value) if isinstance(value, datetime) else value

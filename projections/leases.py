@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from projections import sql
+from projections import documents, sql
 
 if TYPE_CHECKING:
     import aiosqlite
@@ -22,7 +22,7 @@ class LeaseRow:
 
 
 def get(cursor: Cursor, job_id: uuid.UUID) -> LeaseRow | None:
-    cursor.execute(sql.query("get_lease"), (str(job_id),))
+    cursor.execute(sql.query("get_lease"), (documents.text_id(job_id),))
     row = cursor.fetchone()
     if row is None:
         return None
@@ -31,7 +31,7 @@ def get(cursor: Cursor, job_id: uuid.UUID) -> LeaseRow | None:
 
 def renew(cursor: Cursor, job_id: uuid.UUID, token: str, expires_ms: int) -> None:
     """Moves the expiry of the lease `token` forward (never back)."""
-    cursor.execute(sql.query("renew_lease"), (expires_ms, str(job_id), token))
+    cursor.execute(sql.query("renew_lease"), (expires_ms, documents.text_id(job_id), token))
 
 
 async def expired(conn: aiosqlite.Connection, now_ms: int, limit: int) -> list[uuid.UUID]:

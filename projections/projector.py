@@ -53,13 +53,20 @@ def apply(
         if isinstance(event, Job.Started):
             seconds = (event.lease_expires_at - event.timestamp).total_seconds()
             expires = documents.epoch_ms(event.lease_expires_at)
-            lease_rows.append((str(job.id), event.lease_token, seconds, expires))
+            lease_rows.append((documents.text_id(job.id), event.lease_token, seconds, expires))
         elif type(event).kind in _ENDS_AN_ATTEMPT:
             ended.add(job.id)
         if isinstance(event, Job.Created):
             created_seq[job.id] = r.position
             if event.idempotency_key is not None:
-                key_rows.append((job.owner, event.idempotency_key, event.request_hash, str(job.id)))
+                key_rows.append(
+                    (
+                        job.owner,
+                        event.idempotency_key,
+                        event.request_hash,
+                        documents.text_id(job.id),
+                    )
+                )
     cursor.executemany(sql.query("insert_event"), event_rows)
     if key_rows:
         cursor.executemany(sql.query("insert_idempotency_key"), key_rows)
@@ -86,7 +93,9 @@ def _write_jobs(
     counts: collections.Counter[tuple[Any, ...]] = collections.Counter()
     # Where each existing row sits in the indexes that a change could move it in.
     placed: dict[UUID, tuple[Any, ...]] = {}
-    for old in _existing_rows(cursor, [str(i) for i in last_position if i not in created_seq]):
+    for old in _existing_rows(
+        cursor, [documents.text_id(i) for i in last_position if i not in created_seq]
+    ):
         counts[tuple(old[1:8])] -= 1
         created_seq[UUID(old[0])] = old[8]
         placed[UUID(old[0])] = (old[3], old[4], old[9])
@@ -94,7 +103,7 @@ def _write_jobs(
     for job_id, position in last_position.items():
         job = jobs[job_id]
         if job.deleted:
-            deletes.append((str(job_id),))
+            deletes.append((documents.text_id(job_id),))
             documents_by_job[job_id] = documents.dumps(documents.job_document(job, position))
             continue
         assert job_id in created_seq, f"the jobs row of {job_id} is missing; run a rebuild"
@@ -126,14 +135,14 @@ def _existing_rows(cursor: Cursor, job_ids: list[str]) -> list[Any]:
 def event_row(position: int, event: Job.Event | Job.Created, owner: str) -> tuple[Any, ...]:
     """The `events` row of an event, column by column."""
     document = documents.dumps(documents.event_document(position, event))
-    return (position, str(event.originator_id), event.originator_version, owner,
+    return (position, documents.text_id(event.originator_id), event.originator_version, owner,
             type(event).kind, document)  # fmt: skip
 
 
 def job_row(job: Job, last_event_id: int, created_seq: int) -> tuple[Any, ...]:
     """The `jobs` row of a live job, column by column (as `SELECT *` returns them)."""
     return (
-        str(job.id),
+        documents.text_id(job.id),
         created_seq,
         job.owner,
         job.type,
