@@ -47,7 +47,7 @@ async function checked(response, announce = true) {
 // Trades the token for the session cookie. The token is this call's argument only: the page
 // stores it nowhere (not in storage, a variable, or the address bar).
 export async function signIn(token) {
-  if (!token) throw new ApiError(401, "unauthorized", "Paste a token first.");
+  if (!token) throw new ApiError(401, "unauthorized", "The token is empty.");
   const headers = { Authorization: `Bearer ${token}` };
   await checked(await send("POST", "/api/v1/session", { headers }), false);
 }

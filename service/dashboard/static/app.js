@@ -134,8 +134,8 @@ window.addEventListener("jobtrail:unauthorized", (event) => {
   signedOut(`Your session has expired (the server said: ${said}). Sign in again with a new token.`);
 });
 tabs?.addEventListener("message", ({ data }) => {
-  if (data === "signed-out") signedOut("You signed out in another tab.");
-  else start();
+  if (data !== "signed-out") start();
+  else if (signedIn) signedOut("You signed out in another tab."); // a form being filled stays
 });
 
 if (await signInFromAddress()) start();
