@@ -60,9 +60,13 @@ class InvalidRequest(ApiError):
 
 
 class Unauthorized(ApiError):
-    """The request carries no valid bearer token."""
+    """The request carries no valid bearer token (nor session cookie)."""
 
-    status, code, default_message = 401, "unauthorized", "A valid bearer token is required."
+    status, code, default_message = (
+        401,
+        "unauthorized",
+        "A valid bearer token or session cookie is required.",
+    )
 
     def __init__(
         self, message: str | None = None, *, details: Mapping[str, Any] | None = None
@@ -71,7 +75,7 @@ class Unauthorized(ApiError):
 
 
 class Forbidden(ApiError):
-    """The token lacks the scope this route needs."""
+    """The token lacks the scope this route needs, or a cookie's request is cross-origin."""
 
     status, code, default_message = 403, "forbidden", "The token lacks the required scope."
 

@@ -28,6 +28,15 @@ DEFAULT_SCOPES = frozenset({"jobs:read", "jobs:write"})
 COOKIE_NAME = "jobtrail_token"
 QUERY_PARAMETER = "access_token"
 MAX_SUBJECT = 255  # characters of `sub`, the owner of the jobs the token creates
+# RFC 9110 §9.2.1: the methods that change nothing (and must not, here), so need no CSRF check.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_CROSS_ORIGIN = (
+    "Refused: a request signed in by the session cookie that changes something must come from"
+    " this server's own pages (Sec-Fetch-Site: same-origin, or an Origin header naming this"
+    " server). Other clients send 'Authorization: Bearer <token>' instead."
+)
+_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+_SHOWN = 100  # characters of a refused header's value quoted in the error
 
 Algorithm = Literal["HS256", "RS256", "ES256"]
 VerificationKey = str | rsa.RSAPublicKey | ec.EllipticCurvePublicKey
@@ -171,23 +180,78 @@ def authenticate(
     verifier: TokenVerifier,
     scope: str,
     *,
-    browser: bool = False,
+    cookie: bool = True,
+    stream: bool = False,
 ) -> Principal:
-    """The caller, holding `scope`. `browser` also accepts the session cookie, then the query.
-
-    Only the SSE routes pass `browser=True`: `EventSource` cannot send headers.
+    """The caller, holding `scope`: the `Authorization` header's token; without one, the session
+    cookie's (`cookie`), for which a request that may change something must pass
+    `require_same_origin`; without either, `?access_token=` on the SSE forms only (`stream`).
     """
     if scope not in SCOPES:
         raise ValueError(f"Unknown scope {scope!r}.")
     token = bearer_token(request)
-    if token is None and browser:
-        token = request.cookies.get(COOKIE_NAME) or request.query_params.get(QUERY_PARAMETER)
+    if token is None and cookie:
+        token = request.cookies.get(COOKIE_NAME) or None
+        if token is not None:
+            require_same_origin(request)
+    if token is None and stream:
+        token = request.query_params.get(QUERY_PARAMETER)
     if not token:
         raise errors.Unauthorized()
     principal = verifier.verify(token)
     if not principal.has(scope):
         raise errors.Forbidden(f"The token lacks the '{scope}' scope.")
     return principal
+
+
+def require_same_origin(request: HTTPConnection) -> None:
+    """CSRF: a browser attaches the cookie to whatever request a page makes, so a request it
+    authenticates that may change something must show that a page of this origin made it.
+
+    As Go's `net/http.CrossOriginProtection` does, `Sec-Fetch-Site` decides when it is sent
+    (every browser since 2023; a page cannot set it): only `same-origin` passes. Without it, the
+    `Origin` header must be this server's own origin (scheme, host and port, as Django and Rails
+    compare). Unlike Go, neither header is a refusal too: the cookie is a browser's credential
+    (other clients send the Authorization header, which no other site can make a browser send),
+    and every browser sends one of the two with a POST, PATCH or DELETE.
+    """
+    if request.scope.get("method", "GET") in SAFE_METHODS:
+        return
+    site = headers.header(request, b"sec-fetch-site")
+    if site is not None:
+        if site.strip().lower() == "same-origin":
+            return
+        problem = f"must be same-origin, not {_shown(site)}"
+        raise errors.Forbidden(_CROSS_ORIGIN, details={"Sec-Fetch-Site": problem})
+    origin = headers.header(request, b"origin")
+    own = own_origin(request)
+    if origin is None:
+        problem = f"is missing (and so is Sec-Fetch-Site); it must be {own}"
+        raise errors.Forbidden(_CROSS_ORIGIN, details={"Origin": problem})
+    scheme, _, host = origin.strip().partition("://")
+    if _origin(scheme, host) != own:
+        problem = f"must be {own}, not {_shown(origin)}"
+        raise errors.Forbidden(_CROSS_ORIGIN, details={"Origin": problem})
+
+
+def own_origin(request: HTTPConnection) -> str:
+    """This server's origin as the request addressed it: its scheme and its `Host`."""
+    url = request.url
+    return _origin(url.scheme, url.netloc)
+
+
+def _origin(scheme: str, host: str) -> str:
+    scheme, host = scheme.lower(), host.lower()
+    default = _DEFAULT_PORTS.get(scheme)
+    if default is not None:
+        host = host.removesuffix(default)
+    return f"{scheme}://{host}"
+
+
+def _shown(value: str) -> str:
+    """A header's value in an error message: a client's own, cut short."""
+    value = value.strip()
+    return repr(value if len(value) <= _SHOWN else value[:_SHOWN] + "…")
 
 
 def _principal(claims: dict[str, Any]) -> Principal:

@@ -46,7 +46,10 @@ def routes() -> list[Route]:
         _route("/api/v1/cancel", POST=jobs_api.cancel_newest),
         _route("/api/v1/events", GET=events_api.all_events),
         _route(
-            "/api/v1/session", POST=session_api.create_session, DELETE=session_api.delete_session
+            "/api/v1/session",
+            POST=session_api.create_session,
+            GET=session_api.get_session,
+            DELETE=session_api.delete_session,
         ),
         _route("/healthz", GET=ops.healthz),
         _route("/readyz", GET=ops.readyz),

@@ -14,11 +14,18 @@ Schema = dict[str, Any]
 Paths = dict[str, dict[str, Schema]]
 
 JSON = "application/json"
+# API.md, "Auth": every /api/v1 route takes the Bearer header or, without one, the session cookie.
+API_AUTH = ("bearerAuth", "tokenCookie")
 BEARER_ONLY = ("bearerAuth",)
 ERROR_RESPONSES = (
     (400, "BadRequest", "Invalid request; `details` names the offending fields or parameters."),
     (401, "Unauthorized", "Missing, malformed, wrongly signed, expired or not-yet-valid token."),
-    (403, "Forbidden", "The token lacks the scope this route needs."),
+    (
+        403,
+        "Forbidden",
+        "The token lacks the scope this route needs; or, signed in by the session cookie, a"
+        " POST, PATCH or DELETE that did not come from this server's own origin.",
+    ),
     (404, "NotFound", "No such job, or one the caller may not see: both answer alike."),
     (409, "Conflict", "The request conflicts with the job's current state."),
     (413, "PayloadTooLarge", "The body is over its limit (1 MiB by default); nothing is written."),
@@ -39,7 +46,7 @@ def operation(
     notes: Mapping[int, str] | None = None,
     parameters: tuple[str, ...] = (),
     body: Schema | None = None,
-    auth: tuple[str, ...] = BEARER_ONLY,
+    auth: tuple[str, ...] = API_AUTH,
 ) -> Schema:
     operation: Schema = {"operationId": operation_id, "summary": summary}
     if scope is None:

@@ -19,7 +19,7 @@ TAGS = (
     ("Jobs", "Create, read, change, cancel, replay and delete jobs."),
     ("Events", "Every job's immutable event history: pages, or a live SSE stream."),
     ("Workers", "Claim jobs, renew leases, report progress, logs and outcomes."),
-    ("Session", "The browser's token cookie, for `EventSource` (which cannot send headers)."),
+    ("Session", "Sign in and out of a browser: the HttpOnly cookie that holds its token."),
     ("Operations", "Health, readiness, metrics and this document. No auth."),
     ("Dashboard", "The web dashboard: HTML pages and their files. No auth (the page signs in)."),
 )
@@ -39,7 +39,7 @@ def document() -> dict[str, Any]:
             _tagged("Dashboard", _dashboard_paths()),
         ),
         "components": {
-            "schemas": s.schemas() | workers.schemas(),
+            "schemas": s.schemas() | workers.schemas() | events.schemas(),
             "parameters": s.parameters(),
             "headers": _headers(),
             "responses": _error_responses(),
@@ -209,8 +209,13 @@ def _security_schemes() -> Schema:
         "`WWW-Authenticate: Bearer`; a missing scope → 403."
     )
     cookie = (
-        "The SSE forms only: the HttpOnly, `SameSite=Strict` cookie set by "
-        "`POST /api/v1/session` (called with the Bearer header); it expires with the token."
+        "A browser's session: the HttpOnly, `SameSite=Strict` cookie set by "
+        "`POST /api/v1/session` (called with the Bearer header); it expires with the token. "
+        "Every `/api/v1` route reads it when the request has no Authorization header (the "
+        "header wins). CSRF: with the cookie, a request of any method but GET, HEAD and OPTIONS "
+        "must carry `Sec-Fetch-Site: same-origin`, or, when the browser sends no "
+        "`Sec-Fetch-Site`, an `Origin` equal to this server's own origin (scheme, host, port); "
+        "else 403."
     )
     query = "The SSE forms only, for clients that can send neither header nor cookie. Never logged."
     return {

@@ -1,11 +1,12 @@
 """The streaming part of the served OpenAPI document: the events routes (JSON pages and their
-Server-Sent Events form) and the session cookie that browsers' `EventSource` needs."""
+Server-Sent Events form) and the browser's session, the cookie that holds its token."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from service import settings
+from service.edge import auth
 from service.openapi import builders as openapi
 from service.openapi import schemas as s
 
@@ -13,8 +14,8 @@ Schema = dict[str, Any]
 Paths = dict[str, dict[str, Schema]]
 SSE = "text/event-stream"
 _STREAMS = settings.Streams()  # the document states the defaults
-# API.md: only the two SSE forms also read the cookie or the query token.
-STREAM_AUTH = ("bearerAuth", "tokenCookie", "accessToken")
+# API.md: only the two SSE forms also read the query token.
+STREAM_AUTH = (*openapi.API_AUTH, "accessToken")
 EVENT_PAGING = ("After", "EventLimit", "Stream", "LastEventId")
 SSE_FRAMING = (
     "Server-Sent Events, chosen by `Accept: text/event-stream` or `stream=true`. A `retry:` "
@@ -94,8 +95,8 @@ def _events_operation(
             "This stops `EventSource`."
         }
     auth_note = (
-        " Besides the Bearer header, the SSE form (only) takes the token from the "
-        "`jobtrail_token` cookie or the `access_token` query parameter."
+        " Besides the Bearer header and the session cookie, the SSE form (only) takes the "
+        "token from the `access_token` query parameter."
     )
     return openapi.operation(
         operation_id,
@@ -118,19 +119,46 @@ def session_paths() -> Paths:
         "/api/v1/session": {
             "post": openapi.operation(
                 "createSession",
-                "Set the token cookie",
+                "Sign in: set the session cookie",
                 scope="jobs:read",
-                description="Sets the Bearer token of this request as the cookie that the SSE "
-                "forms of the events routes accept (and no other route). " + cookie,
+                description="Sets the Bearer token of this request as the session cookie, which "
+                "every `/api/v1` route then accepts when a request has no Authorization header, "
+                "so that a page never keeps the token itself. The Bearer header only: a cookie "
+                "never renews itself. " + cookie,
                 responses={"204": {"description": "The cookie is set (`Set-Cookie`)."}},
+                auth=openapi.BEARER_ONLY,
+            ),
+            "get": openapi.operation(
+                "getSession",
+                "Who is signed in",
+                scope="jobs:read",
+                description="The subject, scopes and expiry of the token of the session cookie "
+                "(or of the Bearer header, which wins), for a page to show without reading the "
+                "token. Signed out, or the token expired: 401. Answered with "
+                "`Cache-Control: no-store`.",
+                responses={"200": openapi.json_response("Session", "Who is signed in.")},
             ),
             "delete": openapi.operation(
                 "deleteSession",
-                "Clear the token cookie",
+                "Sign out: clear the session cookie",
                 scope="jobs:read",
                 description="Clears the cookie (an expired `Set-Cookie`). Open streams stay open "
                 "until their token expires.",
                 responses={"204": {"description": "The cookie is cleared."}},
             ),
         }
+    }
+
+
+def schemas() -> dict[str, Schema]:
+    scopes = s.enum(auth.SCOPES, "A scope the token holds (`admin`: every scope).")
+    return {
+        "Session": s.obj(
+            {
+                "sub": s.string("The user: the `sub` claim, the owner of the jobs it creates."),
+                "scopes": {"type": "array", "items": scopes, "uniqueItems": True},
+                "expires_at": s.timestamp("When the token (and so the session) expires."),
+            },
+            required=("sub", "scopes", "expires_at"),
+        )
     }

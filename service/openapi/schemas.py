@@ -336,14 +336,14 @@ def _param(
     if many:
         more = (
             " Repeat the parameter or comma-separate values (`a,b`) for several, at most"
-            f" {params.MAX_VALUES}; any matches."
+            f" {params.MAX_VALUES} distinct ones (→ 400); any matches."
         )
         parameter |= {"style": "form", "explode": True, "description": description + more}
         parameter["schema"] = {
             "type": "array",
             "items": schema,
             "minItems": 1,
-            "maxItems": params.MAX_VALUES,
+            # No maxItems: a value given twice counts once, so no count of items is the limit.
         }
     return parameter
 

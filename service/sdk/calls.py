@@ -267,7 +267,8 @@ def list_events(
     return Call(method="GET", path="/api/v1/events", params=params, read=_event_page)
 
 
-# Browser session (the cookie the SSE routes also accept).
+# Browser session (the cookie every /api/v1 route accepts when a request has no header;
+# this client always sends its header, which wins).
 
 
 def open_session() -> Call[None]:

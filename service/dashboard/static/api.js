@@ -1,6 +1,7 @@
-// The API as the dashboard uses it: the Bearer token kept in localStorage (the JSON routes read
-// only the Authorization header), and the HttpOnly session cookie for EventSource.
-const KEY = "jobtrail.token";
+// The API as the dashboard uses it. The only credential is the HttpOnly session cookie, which
+// no script can read: the token is sent once, to POST /api/v1/session, and never kept. Every
+// call sends the cookie (credentials: "same-origin"); the browser adds Sec-Fetch-Site or Origin
+// to its writes, which the API's CSRF check asks of a cookie's POST, PATCH and DELETE.
 
 export class ApiError extends Error {
   constructor(status, code, message, details = {}) {
@@ -8,27 +9,6 @@ export class ApiError extends Error {
     this.status = status;
     this.code = code;
     this.details = details;
-  }
-}
-
-export function token() {
-  return localStorage.getItem(KEY);
-}
-
-export function forget() {
-  localStorage.removeItem(KEY);
-}
-
-// The token's claims, for display only (the server checks the signature): sub, scope, exp.
-export function claims(value = token()) {
-  try {
-    const part = value.split(".")[1].replaceAll("-", "+").replaceAll("_", "/");
-    const bytes = Uint8Array.from(atob(part), (c) => c.charCodeAt(0));
-    const parsed = JSON.parse(new TextDecoder().decode(bytes));
-    const scopes = typeof parsed.scope === "string" ? parsed.scope.split(" ") : [];
-    return { sub: String(parsed.sub), admin: scopes.includes("admin"), exp: Number(parsed.exp) };
-  } catch {
-    return null;
   }
 }
 
@@ -41,7 +21,7 @@ async function failure(response) {
   }
 }
 
-async function send(method, path, headers, body) {
+async function send(method, path, { body, headers = {} } = {}) {
   const init = { method, headers: { ...headers }, credentials: "same-origin" };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
@@ -64,30 +44,30 @@ async function checked(response, announce = true) {
   throw error;
 }
 
-function bearer(value) {
-  if (!value) throw new ApiError(401, "unauthorized", "You are signed out.");
-  return { Authorization: `Bearer ${value}` };
+// Trades the token for the session cookie. The token is this call's argument only: the page
+// stores it nowhere (not in storage, a variable, or the address bar).
+export async function signIn(token) {
+  if (!token) throw new ApiError(401, "unauthorized", "The token is empty.");
+  const headers = { Authorization: `Bearer ${token}` };
+  await checked(await send("POST", "/api/v1/session", { headers }), false);
 }
 
-// Trades the token for the session cookie (POST /api/v1/session), then keeps it.
-export async function signIn(value) {
-  await checked(await send("POST", "/api/v1/session", bearer(value)), false);
-  localStorage.setItem(KEY, value);
-}
-
+// Deletes the session cookie. Signed out already (401) is fine; the server unreachable is not.
 export async function signOut() {
-  const value = token();
-  forget();
-  if (value) await send("DELETE", "/api/v1/session", bearer(value));
+  const response = await send("DELETE", "/api/v1/session");
+  if (response.status !== 401) await checked(response, false);
 }
 
-// Sets the cookie again, for an EventSource that the server refused (cookie gone or expired).
-export async function renewSession() {
-  await checked(await send("POST", "/api/v1/session", bearer(token())));
+// Who the cookie signs in ({sub, admin, expires}), or null when signed out or expired.
+export async function session() {
+  const response = await send("GET", "/api/v1/session");
+  if (response.status === 401) return null;
+  const who = await (await checked(response)).json();
+  return { sub: who.sub, admin: who.scopes.includes("admin"), expires: new Date(who.expires_at) };
 }
 
 // One call of the JSON API: the parsed answer, or null for a 204.
 export async function call(method, path, body) {
-  const response = await checked(await send(method, path, bearer(token()), body));
+  const response = await checked(await send(method, path, { body }));
   return response.status === 204 ? null : response.json();
 }

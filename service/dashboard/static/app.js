@@ -1,23 +1,33 @@
 // The entry module: signs in (a token in the URL, or pasted), then shows the page the path names:
-// "/" the jobs, "/jobs/{id}" one job. Any 401 or the token's expiry shows the sign-in form again.
+// "/" the jobs, "/jobs/{id}" one job. Who is signed in comes from GET /api/v1/session (the
+// HttpOnly cookie; the page never holds the token). Any 401 or the session's end shows the
+// sign-in form again, saying why.
 import * as api from "./api.js";
 import { announce, el } from "./dom.js";
 import { jobPage } from "./job.js";
 import { jobsPage } from "./jobs.js";
 
+const EXPIRED = "Your session has expired. Sign in again with a new token.";
+const RETRY_MS = 2000;
 const main = document.getElementById("main");
 const account = document.getElementById("account");
+// Other tabs of this dashboard: told (never the token) when this one signs in or out.
+const tabs = "BroadcastChannel" in window ? new BroadcastChannel("jobtrail.session") : null;
 let view = null;
-let expiry = null;
+let timer = null; // the session's end, or the next try to reach the server
+let starts = 0; // the latest start() wins
+let signedIn = false; // a view was shown: a 401 now means the session expired
 
 function stopView() {
   view?.stop();
   view = null;
-  clearTimeout(expiry);
+  clearTimeout(timer);
 }
 
 function signedOut(message) {
   stopView();
+  starts += 1; // a start() under way ends here
+  signedIn = false;
   account.replaceChildren();
   const input = el("textarea", { id: "token", name: "token", rows: "4", required: true,
     autocomplete: "off", spellcheck: "false", "aria-describedby": "token-help" });
@@ -31,12 +41,16 @@ function signedOut(message) {
     submitted.preventDefault();
     try {
       await api.signIn(input.value.trim());
-      announce("");
-      start();
     } catch (error) {
       announce(`That token was refused: ${error.message}`);
       input.focus();
+      return;
+    } finally {
+      input.value = ""; // sent once; from now on the cookie speaks for it
     }
+    announce("");
+    tabs?.postMessage("signed-in");
+    start();
   });
   main.replaceChildren(
     el("h1", { id: "signin-title" }, "Sign in"),
@@ -45,65 +59,83 @@ function signedOut(message) {
 }
 
 function showAccount(who) {
-  const until = new Date(who.exp * 1000);
   const out = el("button", { type: "button", class: "link" }, "Sign out");
   out.addEventListener("click", async () => {
-    await api.signOut();
+    try {
+      await api.signOut();
+    } catch (error) {
+      announce(`Signing out failed: ${error.message}`);
+      return;
+    }
+    tabs?.postMessage("signed-out");
     signedOut("You signed out.");
   });
+  const until = who.expires.toLocaleString(undefined, { dateStyle: "short", timeStyle: "short" });
   account.replaceChildren(
     el("span", { class: "who" }, "Signed in as ", el("strong", {}, who.sub),
-      who.admin ? " (admin)" : "", el("span", { class: "muted" },
-        ` · until ${until.toLocaleString(undefined, { dateStyle: "short", timeStyle: "short" })}`)),
+      who.admin ? " (admin)" : "", el("span", { class: "muted" }, ` · until ${until}`)),
     out);
 }
 
-function expire() {
-  api.forget();
-  signedOut("Your session has expired. Sign in again with a new token.");
+function unreachable(message) {
+  main.replaceChildren(el("p", { class: "state", "data-state": "unreachable" }, message));
+  timer = setTimeout(start, RETRY_MS);
 }
 
-async function tokenFromAddress() {
-  const params = new URLSearchParams(location.search);
-  const value = params.get("token");
-  if (value === null) return true;
-  params.delete("token"); // at once: out of the address bar and the history
-  const rest = params.toString();
-  history.replaceState(null, "", location.pathname + (rest ? `?${rest}` : "") + location.hash);
-  try {
-    await api.signIn(value);
-    return true;
-  } catch (error) {
-    api.forget();
-    signedOut(`The token in the link was refused: ${error.message}`);
-    return false;
-  }
-}
-
-function start() {
+async function start() {
   stopView();
-  const who = api.claims();
-  if (!api.token() || !who) {
-    signedOut("You are signed out.");
+  const mine = ++starts;
+  let who;
+  try {
+    who = await api.session();
+  } catch (error) {
+    if (mine === starts) unreachable(error.message);
     return;
   }
-  const left = who.exp * 1000 - Date.now();
+  if (mine !== starts) return;
+  if (!who) {
+    signedOut(signedIn ? EXPIRED : "You are signed out.");
+    return;
+  }
+  const left = who.expires.getTime() - Date.now();
   if (left <= 0) {
-    expire();
+    signedOut(EXPIRED);
     return;
   }
-  expiry = setTimeout(expire, Math.min(left, 2 ** 31 - 1));
+  signedIn = true;
+  timer = setTimeout(() => signedOut(EXPIRED), Math.min(left, 2 ** 31 - 1));
   showAccount(who);
   const match = location.pathname.match(/^\/jobs\/([^/]+)$/);
   view = match ? jobPage(main, decodeURIComponent(match[1]), who) : jobsPage(main, who);
 }
 
+// A sign-in link (`jobtrail serve --print-token`): the token leaves the address bar and the
+// history at once, goes to POST /api/v1/session, and is kept nowhere.
+async function signInFromAddress() {
+  const params = new URLSearchParams(location.search);
+  if (!params.has("token")) return true;
+  const sent = api.signIn(params.get("token"));
+  params.delete("token");
+  const rest = params.toString();
+  history.replaceState(null, "", location.pathname + (rest ? `?${rest}` : "") + location.hash);
+  try {
+    await sent;
+  } catch (error) {
+    signedOut(`The token in the link was refused: ${error.message}`);
+    return false;
+  }
+  tabs?.postMessage("signed-in");
+  return true;
+}
+
 window.addEventListener("jobtrail:unauthorized", (event) => {
-  api.forget();
-  signedOut(`You are signed out: ${event.detail}`);
+  if (!signedIn) return; // a call of a view that is gone
+  const said = String(event.detail).replace(/\.$/, "");
+  signedOut(`Your session has expired (the server said: ${said}). Sign in again with a new token.`);
 });
-window.addEventListener("storage", (event) => {
-  if (event.key === "jobtrail.token") start(); // signed in or out in another tab
+tabs?.addEventListener("message", ({ data }) => {
+  if (data !== "signed-out") start();
+  else if (signedIn) signedOut("You signed out in another tab."); // a form being filled stays
 });
 
-if (await tokenFromAddress()) start();
+if (await signInFromAddress()) start();

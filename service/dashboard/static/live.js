@@ -5,9 +5,10 @@ export const EVENT_TYPES = ["created", "started", "progress", "log", "succeeded"
   "retry_scheduled", "cancel_requested", "cancelled", "updated", "deleted"];
 
 // Follows `path` (an events route) from event `after`. EventSource resumes by itself after a
-// dropped connection, sending Last-Event-ID; when the server refuses it instead (cookie gone,
-// token expired, too many streams) this opens a new one from the last event seen, so that no
-// event is missed or repeated either way. `reopen` (async) may say no: a finished job's stream
+// dropped connection, sending Last-Event-ID; when the server refuses it instead (too many
+// streams, a restart) this opens a new one from the last event seen, once the session cookie
+// still signs in (else the page shows the sign-in form), so that no event is missed or
+// repeated either way. `reopen` (async) may say no: a finished job's stream
 // answers a reconnect with 204 when nothing is left, which EventSource takes as the end.
 export function follow(path, { after = 0, types = null, params = {}, onEvent, onEnd, onState, onOpen, reopen }) {
   let last = after;
@@ -53,7 +54,7 @@ export function follow(path, { after = 0, types = null, params = {}, onEvent, on
 
   async function renew() {
     try {
-      await api.renewSession();
+      await api.call("GET", "/api/v1/session"); // still signed in? (a 401 tells the page)
     } catch (error) {
       if (error.status === 401) {
         onState?.("closed");

@@ -32,7 +32,7 @@ _ALL_PARAMS = _PAGING | {"job_id", "type"}
 async def job_events(request: Request) -> Response:
     rt = runtime(request)
     streaming = _streaming(request)
-    principal = auth.authenticate(request, rt.verifier, "jobs:read", browser=streaming)
+    principal = auth.authenticate(request, rt.verifier, "jobs:read", stream=streaming)
     job_id = path_job_id(request)
     params = Params(request.query_params, _JOB_PARAMS)
     after, limit = _page(params)
@@ -64,7 +64,7 @@ async def job_events(request: Request) -> Response:
 async def all_events(request: Request) -> Response:
     rt = runtime(request)
     streaming = _streaming(request)
-    principal = auth.authenticate(request, rt.verifier, "jobs:read", browser=streaming)
+    principal = auth.authenticate(request, rt.verifier, "jobs:read", stream=streaming)
     params = Params(request.query_params, _ALL_PARAMS)
     after, limit = _page(params)
     job_ids = params.uuids("job_id")

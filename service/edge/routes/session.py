@@ -1,8 +1,9 @@
-"""`POST /api/v1/session` and `DELETE /api/v1/session`: the browser's token cookie.
+"""`/api/v1/session`: the browser's session, an HttpOnly cookie holding its token.
 
-`EventSource` cannot send an Authorization header. A page calls `POST /api/v1/session` once
-with its Bearer token; the answer sets the token as an HttpOnly cookie, which the browser then
-sends with its SSE requests (and the SSE routes alone read it; API.md, "Auth").
+A page calls `POST /api/v1/session` once with its Bearer token; the answer sets the token as an
+HttpOnly cookie, which the browser then sends with every API request (every `/api/v1` route
+reads it when there is no Authorization header; API.md, "Auth"), so that no script of the page
+ever needs to keep the token. `GET` says who is signed in; `DELETE` signs out.
 """
 
 from __future__ import annotations
@@ -13,20 +14,22 @@ from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
+from projections import documents
 from service.edge import api_errors as errors
-from service.edge import auth
+from service.edge import auth, replies
 from service.edge.runtime import runtime
 
 if TYPE_CHECKING:
     from starlette.requests import Request
 
 PATH = "/api/v1"  # the cookie goes only to the API
+_PRIVATE = {"Cache-Control": "no-store"}  # who is signed in: for this browser only
 
 
 async def create_session(request: Request) -> Response:
     rt = runtime(request)
-    # The header only (not browser=True): a cookie never renews itself.
-    principal = auth.authenticate(request, rt.verifier, "jobs:read")
+    # The header only: a cookie never renews itself.
+    principal = auth.authenticate(request, rt.verifier, "jobs:read", cookie=False)
     token = auth.bearer_token(request)
     assert token is not None
     max_age = math.floor((principal.expires_at - datetime.now(UTC)).total_seconds())
@@ -43,6 +46,16 @@ async def create_session(request: Request) -> Response:
         samesite="strict",
     )
     return response
+
+
+async def get_session(request: Request) -> Response:
+    principal = auth.authenticate(request, runtime(request).verifier, "jobs:read")
+    body = {
+        "sub": principal.sub,
+        "scopes": [scope for scope in auth.SCOPES if scope in principal.scopes],
+        "expires_at": documents.format_time(principal.expires_at),
+    }
+    return Response(documents.dumps(body), media_type=replies.JSON, headers=_PRIVATE)
 
 
 async def delete_session(request: Request) -> Response:

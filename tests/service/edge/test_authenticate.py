@@ -20,15 +20,22 @@ if TYPE_CHECKING:
 
 
 def _request(
-    authorization: str | None = None, *, cookie: str | None = None, query: str | None = None
+    authorization: str | None = None,
+    *,
+    cookie: str | None = None,
+    query: str | None = None,
+    method: str = "GET",
+    scheme: str = "http",
+    more: dict[str, str] | None = None,
 ) -> Request:
-    headers = []
+    headers = [(b"host", b"jobs.example:8000")]
     if authorization is not None:
         headers.append((b"authorization", authorization.encode()))
     if cookie is not None:
         headers.append((b"cookie", f"{auth.COOKIE_NAME}={cookie}".encode()))
+    headers += [(name.lower().encode(), value.encode()) for name, value in (more or {}).items()]
     query_string = f"{auth.QUERY_PARAMETER}={query}".encode() if query is not None else b""
-    scope = {"type": "http", "method": "GET", "path": "/", "headers": headers}
+    scope = {"type": "http", "method": method, "scheme": scheme, "path": "/", "headers": headers}
     return Request({**scope, "query_string": query_string})
 
 
@@ -74,23 +81,34 @@ def test_missing_token_is_unauthorized(tmp_path: Path, browser: bool) -> None:
     verifier = make_verifier(tmp_path, jwt_secret=SECRET)
 
     with pytest.raises(errors.Unauthorized) as caught:
-        auth.authenticate(_request(), verifier, "jobs:read", browser=browser)
+        auth.authenticate(_request(), verifier, "jobs:read", stream=browser)
 
     assert caught.value.headers == {"WWW-Authenticate": "Bearer"}
 
 
-@pytest.mark.parametrize("source", ["cookie", "query"])
-@pytest.mark.parametrize(
-    "browser", [pytest.param(True, id="browser"), pytest.param(False, id="not-browser")]
-)
-def test_cookie_and_query_tokens_count_only_for_browser_routes(
-    tmp_path: Path, source: str, browser: bool
-) -> None:
+@pytest.mark.parametrize("stream", [pytest.param(True, id="sse"), pytest.param(False, id="api")])
+def test_the_cookie_counts_on_every_route(tmp_path: Path, stream: bool) -> None:
     verifier = make_verifier(tmp_path, jwt_secret=SECRET)
-    request = _request(**{source: verifier.issue("alice", ["jobs:read"], 60)})
+    request = _request(cookie=verifier.issue("alice", ["jobs:read"], 60))
 
-    if browser:
-        assert auth.authenticate(request, verifier, "jobs:read", browser=True).sub == "alice"
+    assert auth.authenticate(request, verifier, "jobs:read", stream=stream).sub == "alice"
+
+
+def test_a_route_may_refuse_the_cookie(tmp_path: Path) -> None:
+    verifier = make_verifier(tmp_path, jwt_secret=SECRET)
+    request = _request(cookie=verifier.issue("alice", ["jobs:read"], 60))
+
+    with pytest.raises(errors.Unauthorized):
+        auth.authenticate(request, verifier, "jobs:read", cookie=False)
+
+
+@pytest.mark.parametrize("stream", [pytest.param(True, id="sse"), pytest.param(False, id="api")])
+def test_the_query_token_counts_only_on_the_sse_forms(tmp_path: Path, stream: bool) -> None:
+    verifier = make_verifier(tmp_path, jwt_secret=SECRET)
+    request = _request(query=verifier.issue("alice", ["jobs:read"], 60))
+
+    if stream:
+        assert auth.authenticate(request, verifier, "jobs:read", stream=True).sub == "alice"
     else:
         with pytest.raises(errors.Unauthorized):
             auth.authenticate(request, verifier, "jobs:read")
@@ -118,7 +136,7 @@ def test_header_wins_then_cookie_then_query(
         query=token(query),
     )
 
-    assert auth.authenticate(request, verifier, "jobs:read", browser=True).sub == expected
+    assert auth.authenticate(request, verifier, "jobs:read", stream=True).sub == expected
 
 
 def test_invalid_header_token_does_not_fall_back_to_cookie(tmp_path: Path) -> None:
@@ -126,7 +144,7 @@ def test_invalid_header_token_does_not_fall_back_to_cookie(tmp_path: Path) -> No
     request = _request("Bearer not-a-jwt", cookie=verifier.issue("alice", ["jobs:read"], 60))
 
     with pytest.raises(errors.Unauthorized, match="not valid"):
-        auth.authenticate(request, verifier, "jobs:read", browser=True)
+        auth.authenticate(request, verifier, "jobs:read", stream=True)
 
 
 def test_missing_scope_is_forbidden(tmp_path: Path) -> None:
@@ -180,3 +198,85 @@ def test_a_remembered_token_does_not_vouch_for_a_tampered_copy(tmp_path: Path) -
     forged_body = base64.urlsafe_b64encode(json.dumps(forged_claims).encode()).rstrip(b"=")
     with pytest.raises(errors.Unauthorized):
         verifier.verify(f"{header}.{forged_body.decode()}.{signature}")
+
+
+# require_same_origin(): the CSRF check of a cookie's requests that may change something
+
+OWN = "http://jobs.example:8000"
+
+
+@pytest.mark.parametrize(
+    "more",
+    [
+        pytest.param({"Sec-Fetch-Site": "same-origin"}, id="fetch-metadata"),
+        pytest.param({"Sec-Fetch-Site": " Same-Origin "}, id="fetch-metadata-any-case"),
+        pytest.param({"Origin": OWN}, id="origin"),
+        pytest.param({"Origin": "HTTP://Jobs.Example:8000"}, id="origin-any-case"),
+        pytest.param(
+            {"Sec-Fetch-Site": "same-origin", "Origin": "https://evil.example"}, id="sfs-wins"
+        ),
+    ],
+)
+@pytest.mark.parametrize("method", ["POST", "PATCH", "DELETE", "PUT"])
+def test_a_same_origin_write_passes(method: str, more: dict[str, str]) -> None:
+    auth.require_same_origin(_request(method=method, more=more))
+
+
+@pytest.mark.parametrize(
+    ("more", "field", "problem"),
+    [
+        pytest.param(
+            {"Sec-Fetch-Site": "cross-site"}, "Sec-Fetch-Site", "'cross-site'", id="cross"
+        ),
+        pytest.param({"Sec-Fetch-Site": "same-site"}, "Sec-Fetch-Site", "'same-site'", id="site"),
+        pytest.param({"Sec-Fetch-Site": "none"}, "Sec-Fetch-Site", "'none'", id="none"),
+        pytest.param(
+            {"Sec-Fetch-Site": "cross-site", "Origin": OWN}, "Sec-Fetch-Site", "", id="sfs-wins"
+        ),
+        pytest.param({"Origin": "https://evil.example"}, "Origin", "evil", id="other-site"),
+        pytest.param({"Origin": "https://jobs.example:8000"}, "Origin", "https", id="scheme"),
+        pytest.param({"Origin": "http://jobs.example:8001"}, "Origin", "8001", id="port"),
+        pytest.param({"Origin": "http://jobs.example"}, "Origin", "jobs", id="no-port"),
+        pytest.param({"Origin": "null"}, "Origin", "'null'", id="null"),
+        pytest.param({"Origin": "x" * 500}, "Origin", "…", id="long"),
+        pytest.param({}, "Origin", "missing", id="neither"),
+    ],
+)
+def test_a_cross_origin_write_is_forbidden(more: dict[str, str], field: str, problem: str) -> None:
+    with pytest.raises(errors.Forbidden, match="session cookie") as caught:
+        auth.require_same_origin(_request(method="POST", more=more))
+
+    assert list(caught.value.details) == [field]
+    assert problem in caught.value.details[field]
+    assert len(caught.value.details[field]) < 200
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS"])
+def test_a_safe_method_needs_no_origin(method: str) -> None:
+    auth.require_same_origin(_request(method=method, more={"Sec-Fetch-Site": "cross-site"}))
+
+
+@pytest.mark.parametrize(
+    ("scheme", "host", "origin"),
+    [
+        ("http", "jobs.example:80", "http://jobs.example"),
+        ("https", "jobs.example:443", "https://jobs.example"),
+        ("https", "jobs.example", "https://jobs.example:443"),
+    ],
+)
+def test_a_default_port_may_be_left_out(scheme: str, host: str, origin: str) -> None:
+    request = _request(method="POST", scheme=scheme, more={"Origin": origin})
+    request.scope["headers"][0] = (b"host", host.encode())
+
+    auth.require_same_origin(request)
+
+
+def test_the_cookie_is_checked_for_its_origin_and_the_header_is_not(tmp_path: Path) -> None:
+    verifier = make_verifier(tmp_path, jwt_secret=SECRET)
+    token = verifier.issue("alice", ["jobs:write"], 60)
+    cross = {"Sec-Fetch-Site": "cross-site"}
+
+    with pytest.raises(errors.Forbidden):
+        auth.authenticate(_request(cookie=token, method="POST", more=cross), verifier, "jobs:write")
+    header = _request(f"Bearer {token}", cookie=token, method="POST", more=cross)
+    assert auth.authenticate(header, verifier, "jobs:write").sub == "alice"

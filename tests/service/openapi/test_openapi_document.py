@@ -36,6 +36,7 @@ EXPECTED_ROUTES = {
         for action in ("heartbeat", "progress", "logs", "succeed", "fail", "cancelled")
     ],
     ("POST", "/api/v1/session"),
+    ("GET", "/api/v1/session"),
     ("DELETE", "/api/v1/session"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
@@ -141,12 +142,15 @@ def test_every_operation_has_an_id_a_summary_a_tag_and_responses() -> None:
     assert len(ids) == len(set(ids))
 
 
-def test_api_operations_need_a_bearer_token_and_list_their_errors() -> None:
+def test_api_operations_need_a_bearer_token_or_the_cookie_and_list_their_errors() -> None:
     for method, path, operation in operations():
         if not path.startswith("/api/v1/"):
             continue
         label = f"{method} {path}"
         assert {"bearerAuth": []} in operation["security"], label
+        # Every route takes the session cookie, except the one that sets it.
+        cookie = {"tokenCookie": []} in operation["security"]
+        assert cookie == ((method, path) != ("POST", "/api/v1/session")), label
         assert operation["x-required-scope"] in {"jobs:read", "jobs:write", "worker"}, label
         assert {"401", "403", "500"} <= operation["responses"].keys(), label
         if "{id}" in path:
