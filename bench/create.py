@@ -152,6 +152,29 @@ def _progress(db: Path, warmup: float, duration: float) -> dict[str, Any]:
                    created=reports)  # fmt: skip
 
 
+def _reads(n: int, db: Path, warmup: float, duration: float) -> dict[str, Any]:
+    """GET of one job over 32 connections, from `n` server processes (unpinned): what more
+    processes buy where nothing has to take the database's one write lock."""
+    token = servers.token(OWNER)
+    with servers.jobtrail(db, workers=n, pinned=False) as server:
+        job = httpx.post(
+            f"http://127.0.0.1:{server.port}/api/v1/jobs",
+            json={"type": "bench.read"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        ).json()
+        path = f"/api/v1/jobs/{job['id']}"
+        auth = {"Authorization": f"Bearer {token}"}
+        requests = [wrk.Request(method="GET", path=path, headers=auth, body="")]
+        wrk.run(server.port, requests, connections=CONNECTIONS, seconds=warmup)
+        with _measured(server) as spent:
+            run = wrk.run(server.port, requests, connections=CONNECTIONS, seconds=duration)
+    label = f"jobtrail GET a job, {n} process{'es' if n > 1 else ''}, unpinned"
+    answered = run.requests - run.non_2xx
+    return _result(label, run, spent, group=None, correct=run.non_2xx == 0,
+                   stored=answered, created=answered)  # fmt: skip
+
+
 def _accounted(answered: int, stored: int | None) -> bool:
     """Every 2xx wrk counted is stored; beyond them, at most the requests in flight when each of
     its two runs (warm-up, measured) stopped, which the server finished but wrk did not count."""
@@ -183,7 +206,7 @@ def run(*, quick: bool, summary: Summary) -> None:
     )
     with tempfile.TemporaryDirectory(prefix="jobtrail-bench-create-") as tmp:
         root = Path(tmp)
-        for name in ("full", "baseline", "normal", "progress", "one", "two"):
+        for name in ("full", "baseline", "normal", "progress", "one", "two", "r1", "r2"):
             (root / name).mkdir()
         full = _creates(
             "jobtrail create (FULL)",
@@ -220,12 +243,16 @@ def run(*, quick: bool, summary: Summary) -> None:
             )
             for n, name in ((1, "one"), (2, "two"))
         )
-    runs = [full, base, normal, progress, one, two]
+        read_one, read_two = (
+            _reads(n, root / name / "jobtrail.db", warmup, duration)
+            for n, name in ((1, "r1"), (2, "r2"))
+        )
+    runs = [full, base, normal, progress, one, two, read_one, read_two]
     header = ["server", "2xx/s", "p50 ms", "p99 ms", "max ms", "non-2xx/errors"]
     header += ["srv CPU %", "srv CPU us/req", "avg group", "2xx/stored"]
     say(
         table(
-            f"(a) writes over HTTP, {CONNECTIONS} connections (wrk)",
+            f"(a) writes (and reads across processes) over HTTP, {CONNECTIONS} connections (wrk)",
             header,
             [_row(r) for r in runs],
         )
@@ -238,6 +265,8 @@ def run(*, quick: bool, summary: Summary) -> None:
     say(f"ratio progress FULL / baseline:   {progress_ratio}  (target >= 0.6)")
     processes_ratio = ratio(two["ok_per_s"], one["ok_per_s"])
     say(f"ratio create 2 processes / 1:     {processes_ratio}  (both unpinned)")
+    reads_ratio = ratio(read_two["ok_per_s"], read_one["ok_per_s"])
+    say(f"ratio GET 2 processes / 1:        {reads_ratio}  (both unpinned)")
     summary.add("create_jobs_per_s_full", rate(full["ok_per_s"]))
     summary.add("create_p50_p99_ms_full", f"{ms(full['p50_s'])} / {ms(full['p99_s'])}")
     summary.add("create_cpu_us_per_request_full", f"{full['cpu_us_per_request']:.0f}")
@@ -256,5 +285,6 @@ def run(*, quick: bool, summary: Summary) -> None:
     summary.add("create_jobs_per_s_1_process_unpinned", rate(one["ok_per_s"]))
     summary.add("create_jobs_per_s_2_processes_unpinned", rate(two["ok_per_s"]))
     summary.add("create_ratio_2_vs_1_process", processes_ratio)
+    summary.add("get_ratio_2_vs_1_process", reads_ratio)
     summary.add("writes_2xx_all_stored", "yes" if all(r["correct"] for r in runs) else "NO")
     summary.add("writes_non_2xx_or_errors", sum(r["problems"] for r in runs))

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
 import os
 import sqlite3
-import threading
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
 
@@ -31,6 +29,7 @@ from service.store import transcoding
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
+    from pathlib import Path
 
     from eventsourcing.domain import Snapshot
     from eventsourcing.persistence import InfrastructureFactory, StoredEvent, Transcoder
@@ -127,18 +126,14 @@ class SQLiteEventStore(Application[UUID]):
         # Creating the tables reads the schema, then writes: two processes starting at once
         # (`serve --workers N`) would each find the other's write in the way (SQLite's
         # busy snapshot, which no timeout waits out). One at a time, then.
-        turn = _Turn(str(path))
-        try:
-            with turn:
-                return cls(
-                    env={
-                        "SQLITE_DBNAME": str(path),
-                        "SQLITE_LOCK_TIMEOUT": "10",
-                        "SQLITE_SYNCHRONOUS": settings.sqlite_synchronous,
-                    }
-                )
-        finally:
-            turn.close()
+        with _one_at_a_time(path):
+            return cls(
+                env={
+                    "SQLITE_DBNAME": str(path),
+                    "SQLITE_LOCK_TIMEOUT": "10",
+                    "SQLITE_SYNCHRONOUS": settings.sqlite_synchronous,
+                }
+            )
 
     @property
     def _datastore(self) -> SQLiteDatastore:
@@ -155,28 +150,18 @@ class SQLiteEventStore(Application[UUID]):
         assert isinstance(job, Job)
         return job
 
-    @functools.cached_property
-    def _turn(self) -> _Turn:
-        return _Turn(self._datastore.pool.db_name)
-
-    def close(self) -> None:
-        if "_turn" in self.__dict__:
-            self.__dict__.pop("_turn").close()
-        super().close()
-
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Cursor]:
-        with self._turn, self._transaction() as cursor:
-            yield cursor
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[Cursor]:
         datastore = self._datastore
         with _translated(), datastore.get_connection(commit=True) as connection:
             cursor = connection.cursor()
             # IMMEDIATE: the write lock from the start, not from the first write, so that
             # what the transaction reads cannot change under it (another process, or a
-            # `write` from another thread) before it commits.
+            # `write` from another thread) before it commits; and a writer that must wait
+            # waits (a deferred transaction that read first would fail at once instead).
+            # Several processes' writers take turns on it; one that waits meanwhile gathers
+            # a larger group (a strict turn-taking by flock halved their throughput: each
+            # commit held two requests, so twice the fsyncs).
             cursor.execute("BEGIN IMMEDIATE")
             try:
                 yield cursor
@@ -256,44 +241,19 @@ class SQLiteEventStore(Application[UUID]):
         return self.read(projector.tracking_position)
 
 
-class _Turn:
-    """The writers' turn on one database, across processes: a blocking `flock` on a file
-    beside it. The kernel hands the turn over the moment its holder lets go, where SQLite's
-    own lock makes a waiting writer sleep and poll (1, 2, 5, 10 ms ...), idling the file.
-    Where no such file can be made (a read-only directory), SQLite's lock alone serializes.
-    A flock belongs to the open file, not the thread: threads of one process take turns by
-    a plain lock first.
-    """
-
-    def __init__(self, db_path: str) -> None:
-        self._threads = threading.Lock()
-        try:
-            self._fd = os.open(
-                f"{db_path}.writer-turn", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
-            )
-        except OSError:
-            self._fd = -1
-
-    def __enter__(self) -> None:
-        self._threads.acquire()
-        if self._fd >= 0:
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
-            except BaseException:
-                self._threads.release()
-                raise
-
-    def __exit__(self, *_: object) -> None:
-        try:
-            if self._fd >= 0:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-        finally:
-            self._threads.release()
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+@contextlib.contextmanager
+def _one_at_a_time(db_path: Path) -> Iterator[None]:
+    """Holds a `flock` on a file beside the database, where one can be made."""
+    try:
+        fd = os.open(f"{db_path}.open-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:  # a read-only directory: nothing to create there anyway
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # which releases the lock
 
 
 @contextlib.contextmanager
