@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from projections import sql
+from projections import sqlite as reads
 
 if TYPE_CHECKING:
     import aiosqlite
@@ -46,6 +47,5 @@ async def next_run_at(
 ) -> int | None:
     """When the next pending job of these types comes due (epoch ms), if any is scheduled."""
     query = sql.query("next_run_at").format(types=",".join("?" * len(types)))
-    async with conn.execute(query, (*types, now_ms)) as rows:
-        row = await rows.fetchone()
+    row = await reads.fetch_one(conn, query, (*types, now_ms))
     return None if row is None or row[0] is None else int(row[0])

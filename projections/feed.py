@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from projections import sql
+from projections import sqlite as reads
 
 if TYPE_CHECKING:
     import aiosqlite
@@ -74,19 +75,17 @@ async def recent_logs(
         "SELECT document FROM events WHERE job_id = ? AND type = 'log' AND id <= ? "
         "ORDER BY id DESC LIMIT ?"
     )
-    async with conn.execute(query, (job_id, up_to, limit)) as cursor:
-        rows = await cursor.fetchall()
-    return [row[0] for row in reversed(list(rows))]
+    rows = await reads.fetch_all(conn, query, (job_id, up_to, limit))
+    return [row[0] for row in reversed(rows)]
 
 
 async def job_has_events(conn: aiosqlite.Connection, job_id: str) -> bool:
-    async with conn.execute("SELECT 1 FROM events WHERE job_id = ? LIMIT 1", (job_id,)) as c:
-        return await c.fetchone() is not None
+    query = "SELECT 1 FROM events WHERE job_id = ? LIMIT 1"
+    return await reads.fetch_one(conn, query, (job_id,)) is not None
 
 
 async def _rows(conn: aiosqlite.Connection, query: str, params: list[Any]) -> list[EventRow]:
-    async with conn.execute(query, params) as cursor:
-        rows = await cursor.fetchall()
+    rows = await reads.fetch_all(conn, query, params)
     return [EventRow(id=row[0], type=row[1], document=row[2]) for row in rows]
 
 
@@ -102,19 +101,16 @@ class TailRow:
 async def tail(conn: aiosqlite.Connection, *, after: int, limit: int) -> list[TailRow]:
     """Every event after `after`, with what the live fan-out filters on."""
     query = "SELECT id, job_id, owner, type, document FROM events WHERE id > ? ORDER BY id LIMIT ?"
-    async with conn.execute(query, (after, limit)) as cursor:
-        rows = await cursor.fetchall()
+    rows = await reads.fetch_all(conn, query, (after, limit))
     return [TailRow(id=r[0], job_id=r[1], owner=r[2], type=r[3], document=r[4]) for r in rows]
 
 
 async def last_id(conn: aiosqlite.Connection) -> int:
-    async with conn.execute("SELECT COALESCE(MAX(id), 0) FROM events") as cursor:
-        row = await cursor.fetchone()
+    row = await reads.fetch_one(conn, "SELECT COALESCE(MAX(id), 0) FROM events")
     return int(row[0]) if row is not None else 0
 
 
 async def tracking_position(conn: aiosqlite.Connection) -> int:
     """The id of the last event the read models have applied."""
-    async with conn.execute(sql.query("tracking_position")) as cursor:
-        row = await cursor.fetchone()
+    row = await reads.fetch_one(conn, sql.query("tracking_position"))
     return int(row[0]) if row else 0

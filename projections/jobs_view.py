@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from domain.states import TERMINAL
 from projections import sql
+from projections import sqlite as reads
 
 if TYPE_CHECKING:
     import aiosqlite
@@ -102,8 +103,7 @@ async def get(conn: aiosqlite.Connection, job_id: str, owner: str | None) -> Job
     if owner is not None:
         query += " AND owner = ?"
         params.append(owner)
-    async with conn.execute(query, params) as cursor:
-        row = await cursor.fetchone()
+    row = await reads.fetch_one(conn, query, params)
     return None if row is None else JobRow.from_row(row)
 
 
@@ -124,8 +124,7 @@ async def list_jobs(conn: aiosqlite.Connection, query: JobQuery) -> Page:
         f"ORDER BY {order_by} LIMIT ? OFFSET ?"
     )
     offset = 0 if query.after is not None else query.offset
-    async with conn.execute(sql, [*keyset.params, query.limit + 1, offset]) as cursor:
-        rows = list(await cursor.fetchall())
+    rows = await reads.fetch_all(conn, sql, [*keyset.params, query.limit + 1, offset])
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     next_key = tuple(rows[-1][6:]) if more and rows else None
@@ -175,8 +174,7 @@ async def _total(conn: aiosqlite.Connection, query: JobQuery, where: _Where) -> 
             counts.params.extend(_TERMINAL)
         sql = f"SELECT COALESCE(SUM(n), 0) FROM job_counts WHERE {counts.sql()}"
         params = counts.params
-    async with conn.execute(sql, params) as cursor:
-        row = await cursor.fetchone()
+    row = await reads.fetch_one(conn, sql, params)
     assert row is not None
     return int(row[0])
 

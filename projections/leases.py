@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from projections import documents, sql
+from projections import sqlite as reads
 
 if TYPE_CHECKING:
     import aiosqlite
@@ -36,12 +37,11 @@ def renew(cursor: Cursor, job_id: uuid.UUID, token: str, expires_ms: int) -> Non
 
 async def expired(conn: aiosqlite.Connection, now_ms: int, limit: int) -> list[uuid.UUID]:
     """The jobs whose lease lapsed at `now_ms`, the longest lapsed first."""
-    async with conn.execute(sql.query("expired_leases"), (now_ms, limit)) as rows:
-        return [uuid.UUID(row[0]) for row in await rows.fetchall()]
+    rows = await reads.fetch_all(conn, sql.query("expired_leases"), (now_ms, limit))
+    return [uuid.UUID(row[0]) for row in rows]
 
 
 async def next_expiry(conn: aiosqlite.Connection) -> int | None:
     """The earliest expiry (epoch ms) of any lease, or None when no job is leased."""
-    async with conn.execute(sql.query("next_lease_expiry")) as rows:
-        row = await rows.fetchone()
+    row = await reads.fetch_one(conn, sql.query("next_lease_expiry"))
     return None if row is None or row[0] is None else int(row[0])
