@@ -51,9 +51,8 @@ def apply(
         event_rows.append(event_row(r.position, event, job.owner))
         last_position[job.id] = r.position
         if isinstance(event, Job.Started):
-            seconds = (event.lease_expires_at - event.timestamp).total_seconds()
             expires = documents.epoch_ms(event.lease_expires_at)
-            lease_rows.append((str(job.id), event.lease_token, seconds, expires))
+            lease_rows.append((str(job.id), event.lease_token, event.lease_seconds, expires))
         elif type(event).kind in _ENDS_AN_ATTEMPT:
             ended.add(job.id)
         if isinstance(event, Job.Created):

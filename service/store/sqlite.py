@@ -13,7 +13,12 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+)
 from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
     SQLiteConnection,
@@ -26,18 +31,18 @@ from eventsourcing.sqlite import (
 from domain.job import Job
 from projections import projector, sql
 from service import errors
-from service.store import transcoding
+from service.store import chain, migrations, transcoding
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
     from eventsourcing.domain import Snapshot
-    from eventsourcing.persistence import InfrastructureFactory, StoredEvent, Transcoder
+    from eventsourcing.persistence import InfrastructureFactory, Transcoder
     from eventsourcing.utils import Environment
 
     from projections.sql import Cursor
     from service.settings import Settings
-    from service.store.base import ProjectionBatch
+    from service.store.base import ProjectionBatch, Scan
 
 T = TypeVar("T")
 
@@ -69,15 +74,16 @@ class _TunedPool(SQLiteConnectionPool):
 
 class ProjectingRecorder(SQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), *sql.schema()]
+        return [*super().construct_create_table_statements(), *sql.schema(), _LEDGER_TABLE]
 
     def insert_in(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], batch: ProjectionBatch
     ) -> None:
-        """Inserts the batch's events with the cursor of an open transaction, then their
-        read-model rows and the batch's other writes."""
+        """Inserts the batch's events with the cursor of an open transaction, their hash
+        chains, then their read-model rows and the batch's other writes."""
         positions = self._insert_events(c, stored_events)
         assert positions is not None and len(positions) == len(batch.events)
+        _link(c, positions, stored_events)
         batch.positions = list(positions)
         recorded = [
             projector.Recorded(position=p, event=e)
@@ -86,6 +92,109 @@ class ProjectingRecorder(SQLiteApplicationRecorder):
         batch.documents = projector.apply(c, recorded, batch.jobs)
         for write in batch.writes:
             write(c)
+
+
+# The hash chains (service/store/chain.py), one row per stored event, keyed by its event id
+# (the library's `stored_events` table is the library's). Made by migration 1.
+_HASHES_TABLE = (
+    "CREATE TABLE event_hashes (id INTEGER PRIMARY KEY, job_hash BLOB NOT NULL, "
+    "log_hash BLOB NOT NULL)"
+)
+_INSERT_HASHES = "INSERT INTO event_hashes (id, job_hash, log_hash) VALUES (?, ?, ?)"
+_PREVIOUS_JOB_HASH = (
+    "SELECT h.job_hash FROM stored_events AS e JOIN event_hashes AS h ON h.id = e.rowid "
+    "WHERE e.originator_id = ? AND e.originator_version = ?"
+)
+
+
+def _link(c: SQLiteCursor, positions: Sequence[int], stored_events: Sequence[StoredEvent]) -> None:
+    """Chains newly inserted events: the group holds the write lock, so the log's head read
+    here stays the head until it commits, whichever process writes next."""
+    c.execute("SELECT log_hash FROM event_hashes ORDER BY id DESC LIMIT 1")
+    head = c.fetchone()
+    log = chain.GENESIS if head is None else head[0]
+    heads: dict[str, tuple[int, bytes]] = {}  # job → its newest version and hash so far
+    rows = []
+    for position, s in zip(positions, stored_events, strict=True):
+        job_id = s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id
+        version = s.originator_version
+        if version == 1:
+            previous = chain.GENESIS
+        elif (known := heads.get(job_id)) is not None and known[0] == version - 1:
+            previous = known[1]
+        else:
+            c.execute(_PREVIOUS_JOB_HASH, (job_id, version - 1))
+            found = c.fetchone()
+            previous = chain.GENESIS if found is None else found[0]
+        job_hash = chain.job_hash(previous, position, job_id, version, s.topic, s.state)
+        log = chain.log_hash(log, job_hash)
+        heads[job_id] = (version, job_hash)
+        rows.append((position, job_hash, log))
+    c.executemany(_INSERT_HASHES, rows)
+
+
+def _chain_existing_events(c: Cursor) -> None:
+    """Migration 1: the chains of a store written before them, at constant memory: the job
+    chains in the order of (job, version), then the log chain in id order."""
+    c.execute(_HASHES_TABLE)
+    after: tuple[str, int] = ("", 0)
+    previous = chain.GENESIS
+    while True:
+        c.execute(
+            "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events "
+            "WHERE (originator_id, originator_version) > (?, ?) "
+            "ORDER BY originator_id, originator_version LIMIT 5000",
+            after,
+        )
+        page = c.fetchall()
+        if not page:
+            break
+        rows = []
+        for event_id, job_id, version, topic, state in page:
+            if job_id != after[0]:
+                previous = chain.GENESIS
+            previous = chain.job_hash(previous, event_id, job_id, version, topic, _as_bytes(state))
+            rows.append((event_id, previous, b""))
+            after = (job_id, version)
+        c.executemany(_INSERT_HASHES, rows)
+    log, last = chain.GENESIS, 0
+    while True:
+        c.execute(
+            "SELECT id, job_hash FROM event_hashes WHERE id > ? ORDER BY id LIMIT 5000", (last,)
+        )
+        page = c.fetchall()
+        if not page:
+            break
+        updates = []
+        for event_id, job_hash in page:
+            log = chain.log_hash(log, job_hash)
+            updates.append((log, event_id))
+        c.executemany("UPDATE event_hashes SET log_hash = ? WHERE id = ?", updates)
+        last = page[-1][0]
+
+
+def _as_bytes(state: object) -> bytes:
+    """A stored state: a BLOB, but edited by hand it may come back as TEXT (or anything)."""
+    return state if isinstance(state, bytes) else str(state).encode()
+
+
+MIGRATIONS = (migrations.Migration(1, "hash chains of the stored events", _chain_existing_events),)
+_LEDGER_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+    "name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+)
+
+
+class _Ledger:
+    def applied(self, cursor: Cursor) -> set[int]:
+        cursor.execute("SELECT version FROM schema_migrations")
+        return {int(row[0]) for row in cursor.fetchall()}
+
+    def record(self, cursor: Cursor, migration: migrations.Migration) -> None:
+        cursor.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+            (migration.version, migration.name),
+        )
 
 
 class _Factory(SQLiteFactory):
@@ -120,16 +229,29 @@ class SQLiteEventStore(Application[UUID]):
         return transcoder
 
     @classmethod
-    def open(cls, settings: Settings) -> SQLiteEventStore:
+    def open(cls, settings: Settings, *, migrate: bool = True) -> SQLiteEventStore:
+        """The store of `settings`, its schema migrated to this version's unless `migrate`
+        is false (readers that must not write: then see `pending_migrations`)."""
         path = settings.sqlite_path
         path.parent.mkdir(parents=True, exist_ok=True)
-        return cls(
+        store = cls(
             env={
                 "SQLITE_DBNAME": str(path),
                 "SQLITE_LOCK_TIMEOUT": "10",
                 "SQLITE_SYNCHRONOUS": settings.sqlite_synchronous,
             }
         )
+        if migrate:
+            try:
+                migrations.migrate(store.transaction, _Ledger(), MIGRATIONS)
+            except BaseException:
+                store.close()
+                raise
+        return store
+
+    def pending_migrations(self) -> list[str]:
+        done = self.read(_Ledger().applied)
+        return [f"{m.version} ({m.name})" for m in MIGRATIONS if m.version not in done]
 
     @property
     def _datastore(self) -> SQLiteDatastore:
@@ -262,6 +384,75 @@ class SQLiteEventStore(Application[UUID]):
 
     def tracking_position(self) -> int:
         return self.read(projector.tracking_position)
+
+    @contextlib.contextmanager
+    def scan(self) -> Iterator[Scan]:
+        with _translated(), self._datastore.transaction(commit=False) as c:
+            yield _Scan(c.sqlite_cursor.connection, self.mapper.to_domain_event)
+
+
+class _Scan:
+    def __init__(self, connection: sqlite3.Connection, decode: Callable[[Any], Any]) -> None:
+        self._connection = connection
+        self._decode = decode
+        found = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'event_hashes'"
+        self._hashed = connection.execute(found).fetchone() is not None  # not: unmigrated
+
+    def cursor(self) -> sqlite3.Cursor:
+        cursor = self._connection.cursor()
+        cursor.row_factory = None  # plain tuples: the scans read millions of rows
+        return cursor
+
+    def log(self) -> Iterator[chain.Link]:
+        events = self.cursor().execute(
+            "SELECT rowid, originator_id, originator_version FROM stored_events ORDER BY rowid"
+        )
+        hashes = self.cursor().execute(
+            "SELECT id, job_hash, log_hash FROM event_hashes ORDER BY id"
+        )
+        event, hashed = next(events, None), next(hashes, None)
+        while event is not None or hashed is not None:
+            if hashed is None or (event is not None and event[0] < hashed[0]):
+                assert event is not None
+                yield chain.Link(id=event[0], job_id=event[1], version=event[2], job_hash=None,
+                                 log_hash=None)  # fmt: skip
+                event = next(events, None)
+            elif event is None or hashed[0] < event[0]:
+                yield chain.Link(id=hashed[0], job_id=None, version=0, job_hash=hashed[1],
+                                 log_hash=hashed[2])  # fmt: skip
+                hashed = next(hashes, None)
+            else:
+                yield chain.Link(id=event[0], job_id=event[1], version=event[2],
+                                 job_hash=hashed[1], log_hash=hashed[2])  # fmt: skip
+                event, hashed = next(events, None), next(hashes, None)
+
+    def jobs(self) -> Iterator[tuple[chain.Link, projector.Recorded | None]]:
+        hashes = (
+            "h.job_hash, h.log_hash FROM stored_events AS e "
+            "LEFT JOIN event_hashes AS h ON h.id = e.rowid "
+            if self._hashed
+            else "NULL, NULL FROM stored_events AS e "
+        )
+        rows = self.cursor().execute(
+            "SELECT e.rowid, e.originator_id, e.originator_version, e.topic, e.state, "
+            + hashes
+            + "ORDER BY e.originator_id, e.originator_version"
+        )
+        decode = self._decode
+        for event_id, job_id, version, topic, text, job_hash, log_hash in rows:
+            # Stored as a BLOB; edited by hand it may come back as TEXT (or anything).
+            state = _as_bytes(text)
+            link = chain.Link(id=event_id, job_id=job_id, version=version, topic=topic,
+                              state=state, job_hash=job_hash, log_hash=log_hash)  # fmt: skip
+            try:
+                event = decode(StoredEvent(job_id, version, topic, state))
+            except Exception:  # edited into something that is no event: verify says so
+                yield link, None
+                continue
+            if not isinstance(event, Job.Event | Job.Created):
+                yield link, None
+                continue
+            yield link, projector.Recorded(position=event_id, event=event)
 
 
 @contextlib.contextmanager
