@@ -31,5 +31,4 @@ def rows_by_job(cursor: Cursor, table: str) -> Iterator[tuple[Any, ...]]:
     if table not in BY_JOB:
         raise ValueError(f"Not a read table by job: {table!r}.")
     cursor.execute(sql.query(f"audit_{table}_by_job"))
-    while (row := cursor.fetchone()) is not None:
-        yield tuple(row)
+    return iter(cursor.fetchone, None)  # rows as the cursor makes them (tuples, in a scan)

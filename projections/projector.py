@@ -124,9 +124,9 @@ def _existing_rows(cursor: Cursor, job_ids: list[str]) -> list[Any]:
 
 def event_row(position: int, event: Job.Event | Job.Created, owner: str) -> tuple[Any, ...]:
     """The `events` row of an event, column by column."""
-    document = documents.dumps(documents.event_document(position, event))
-    return (position, str(event.originator_id), event.originator_version, owner,
-            type(event).kind, document)  # fmt: skip
+    rendered = documents.event_document(position, event)
+    return (position, rendered["job_id"], event.originator_version, owner,
+            type(event).kind, documents.dumps(rendered))  # fmt: skip
 
 
 def job_row(job: Job, last_event_id: int, created_seq: int) -> tuple[Any, ...]:

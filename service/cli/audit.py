@@ -71,10 +71,10 @@ def audit_export(after: int, job_id: UUID | None) -> None:
     """
     from service.store import export
 
-    out = sys.stdout
+    out = sys.stdout.buffer  # the lines are UTF-8 already
     with _store() as store:
-        for line in export.ndjson(store, after=after, job_id=job_id):
-            out.write(line)
+        for chunk in export.ndjson(store, after=after, job_id=job_id):
+            out.write(chunk)
     out.flush()
 
 

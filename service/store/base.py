@@ -55,6 +55,11 @@ class Scan(Protocol):
         events' contents: the ids, jobs, versions and stored hashes."""
         ...
 
+    def events(self, after: int) -> Iterator[tuple[Link, Recorded | None]]:
+        """Every stored event after the id `after`, in id order, decoded (None where it
+        does not decode), without its hashes."""
+        ...
+
     def jobs(self) -> Iterator[tuple[Link, Recorded | None]]:
         """Every stored event in (job, version) order, with its stored hashes, and decoded
         (None where it does not decode)."""

@@ -395,6 +395,7 @@ class _Scan:
     def __init__(self, connection: sqlite3.Connection, decode: Callable[[Any], Any]) -> None:
         self._connection = connection
         self._decode = decode
+        self._ids: dict[str, UUID] = {}  # a job's id made once for its events
         found = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'event_hashes'"
         self._hashed = connection.execute(found).fetchone() is not None  # not: unmigrated
 
@@ -410,49 +411,74 @@ class _Scan:
         hashes = self.cursor().execute(
             "SELECT id, job_hash, log_hash FROM event_hashes ORDER BY id"
         )
+        link = chain.Link
         event, hashed = next(events, None), next(hashes, None)
-        while event is not None or hashed is not None:
-            if hashed is None or (event is not None and event[0] < hashed[0]):
-                assert event is not None
-                yield chain.Link(id=event[0], job_id=event[1], version=event[2], job_hash=None,
-                                 log_hash=None)  # fmt: skip
-                event = next(events, None)
-            elif event is None or hashed[0] < event[0]:
-                yield chain.Link(id=hashed[0], job_id=None, version=0, job_hash=hashed[1],
-                                 log_hash=hashed[2])  # fmt: skip
-                hashed = next(hashes, None)
-            else:
-                yield chain.Link(id=event[0], job_id=event[1], version=event[2],
-                                 job_hash=hashed[1], log_hash=hashed[2])  # fmt: skip
+        while event is not None and hashed is not None:
+            if event[0] == hashed[0]:
+                yield link(event[0], event[1], event[2], hashed[1], hashed[2])
                 event, hashed = next(events, None), next(hashes, None)
+            elif event[0] < hashed[0]:
+                yield link(event[0], event[1], event[2], None, None)
+                event = next(events, None)
+            else:
+                yield link(hashed[0], None, 0, hashed[1], hashed[2])
+                hashed = next(hashes, None)
+        for event_id, job_id, version in [] if event is None else [event, *events]:
+            yield link(event_id, job_id, version, None, None)
+        for event_id, job_hash, log_hash in [] if hashed is None else [hashed, *hashes]:
+            yield link(event_id, None, 0, job_hash, log_hash)
+
+    def events(self, after: int) -> Iterator[tuple[chain.Link, projector.Recorded | None]]:
+        rows = self.cursor().execute(
+            "SELECT rowid, originator_id, originator_version, NULL, NULL, topic, state "
+            "FROM stored_events WHERE rowid > ? ORDER BY rowid",
+            (after,),
+        )
+        recorded, link = self._recorded, chain.Link._make
+        for row in rows:  # a row is a Link's fields, in order
+            yield link(row), recorded(*row)
 
     def jobs(self) -> Iterator[tuple[chain.Link, projector.Recorded | None]]:
-        hashes = (
-            "h.job_hash, h.log_hash FROM stored_events AS e "
-            "LEFT JOIN event_hashes AS h ON h.id = e.rowid "
-            if self._hashed
-            else "NULL, NULL FROM stored_events AS e "
-        )
+        hashes, join = ("h.job_hash, h.log_hash", "LEFT JOIN event_hashes AS h ON h.id = e.rowid")
+        if not self._hashed:
+            hashes, join = "NULL, NULL", ""
         rows = self.cursor().execute(
-            "SELECT e.rowid, e.originator_id, e.originator_version, e.topic, e.state, "
-            + hashes
-            + "ORDER BY e.originator_id, e.originator_version"
+            f"SELECT e.rowid, e.originator_id, e.originator_version, {hashes}, e.topic, e.state "
+            f"FROM stored_events AS e {join} ORDER BY e.originator_id, e.originator_version"
         )
-        decode = self._decode
-        for event_id, job_id, version, topic, text, job_hash, log_hash in rows:
-            # Stored as a BLOB; edited by hand it may come back as TEXT (or anything).
-            state = _as_bytes(text)
-            link = chain.Link(id=event_id, job_id=job_id, version=version, topic=topic,
-                              state=state, job_hash=job_hash, log_hash=log_hash)  # fmt: skip
+        for row in rows:
+            link = chain.Link._make(row)
+            if not isinstance(link.state, bytes):  # edited by hand: TEXT, or anything
+                link = link._replace(state=_as_bytes(link.state))
+            yield link, self._recorded(*link)
+
+    def _recorded(
+        self,
+        event_id: int,
+        job_id: str | None,
+        version: int,
+        _: Any,
+        __: Any,
+        topic: str,
+        state: Any,
+    ) -> projector.Recorded | None:
+        """The stored event decoded by the library's mapper (upcasting old versions); None
+        when it does not decode."""
+        uuid = self._ids.get(job_id) if job_id is not None else None
+        if uuid is None:
+            if len(self._ids) > 10_000:
+                self._ids.clear()
             try:
-                event = decode(StoredEvent(job_id, version, topic, state))
-            except Exception:  # edited into something that is no event: verify says so
-                yield link, None
-                continue
-            if not isinstance(event, Job.Event | Job.Created):
-                yield link, None
-                continue
-            yield link, projector.Recorded(position=event_id, event=event)
+                uuid = self._ids[job_id] = UUID(job_id)  # type: ignore[index]
+            except (TypeError, ValueError):
+                return None
+        try:
+            event = self._decode(StoredEvent(uuid, version, topic, state))
+        except Exception:  # edited into something that is no event: verify says so
+            return None
+        if not isinstance(event, Job.Event | Job.Created):
+            return None
+        return projector.Recorded(position=event_id, event=event)
 
 
 @contextlib.contextmanager

@@ -115,15 +115,17 @@ class Verifier:
         counts: collections.Counter[tuple[Any, ...]] = collections.Counter()
         job = _Job("")
         last = 0
+        current = None  # the job's id as stored
         for link, recorded in scan.jobs():
-            assert link.job_id is not None
-            job_id = str(UUID(link.job_id))
-            if job_id != job.id:
+            if link.job_id != current:
+                current = link.job_id
                 yield from job.finish(tables, counts)
-                job = _Job(job_id)
+                job = _Job(str(UUID(current)))
             self.events += 1
             last = max(last, link.id)
-            yield from job.add(link, recorded)
+            found = job.add(link, recorded)
+            if found:
+                yield from found
         yield from job.finish(tables, counts)
         for table, rows in tables.items():
             for row in rows.rest():
@@ -173,23 +175,26 @@ class _Job:
         self.events: Rows = {}
         self.keys: Rows = {}
 
-    def add(self, link: chain.Link, recorded: projector.Recorded | None) -> Iterator[Mismatch]:
-        key = f"{link.id} (job {self.id} version {link.version})"
+    def add(self, link: chain.Link, recorded: projector.Recorded | None) -> list[Mismatch]:
+        """Checks one more event of the job; its findings (a list: usually empty)."""
+        found: list[Mismatch] = []
         if link.version != self.version + 1:
             problem = f"version follows version {self.version}: versions must be contiguous"
-            yield Mismatch("events", key, problem)
+            found.append(Mismatch("events", _event_key(link, self.id), problem))
         if link.id <= self.last_id:
-            yield Mismatch("events", key, f"id not after the job's previous event {self.last_id}")
+            problem = f"id not after the job's previous event {self.last_id}"
+            found.append(Mismatch("events", _event_key(link, self.id), problem))
         self.version, self.last_id = link.version, max(self.last_id, link.id)
         if link.job_hash is not None:  # else reported by the log pass
             if link.expected_job_hash(self.previous_hash) != link.job_hash:
                 name = f"job {self.id} version {link.version} (event {link.id})"
-                yield Mismatch("chain", name, _JOB_BREAK)
+                found.append(Mismatch("chain", name, _JOB_BREAK))
             self.previous_hash = link.job_hash
         if recorded is None:
-            yield Mismatch("events", key, "does not decode: edited outside jobtrail")
+            problem = "does not decode: edited outside jobtrail"
+            found.append(Mismatch("events", _event_key(link, self.id), problem))
             self.broken = True
-            return
+            return found
         event = recorded.event
         if isinstance(event, Job.Created):
             self.owner, self.created_seq = event.owner, link.id
@@ -201,10 +206,11 @@ class _Job:
                 self.state = export.fold(self.state, recorded)
             except export.BrokenHistory as exc:
                 problem = f"its events do not fold: {exc.reason}"
-                yield Mismatch("jobs", _job_key(self.id, exc.version), problem)
+                found.append(Mismatch("jobs", _job_key(self.id, exc.version), problem))
                 self.broken = True
         row = projector.event_row(link.id, event, self.owner)
         self.events[row[:1]] = row
+        return found
 
     def finish(
         self, tables: dict[str, _ByJob], counts: collections.Counter[tuple[Any, ...]]
@@ -260,3 +266,7 @@ def _job_key(job_id: str, version: Any) -> str:
 def _event_name(link: chain.Link) -> str:
     job = "?" if link.job_id is None else str(UUID(link.job_id))
     return f"job {job} version {link.version} (event {link.id})"
+
+
+def _event_key(link: chain.Link, job_id: str) -> str:
+    return f"{link.id} (job {job_id} version {link.version})"
