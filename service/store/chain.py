@@ -13,11 +13,13 @@ edit. Record the log's head hash elsewhere (`audit verify` prints it) to catch t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from typing import NamedTuple
 
-GENESIS = bytes(32)  # the "previous hash" of a job's first event and of the log's
+GENESIS = bytes(32)
+_sha256 = hashlib.sha256  # the "previous hash" of a job's first event and of the log's
 _NUMBERS = struct.Struct(">QQIII")
 
 
@@ -30,15 +32,20 @@ def job_hash(
     width (so no two different events have the same bytes), then the texts and the state.
     """
     job = job_id.encode()
-    kind = topic.encode()
+    kind = _encoded(topic)
     head = _NUMBERS.pack(event_id, version, len(job), len(kind), len(state))
-    return hashlib.sha256(b"".join((previous, head, job, kind, state))).digest()
+    return _sha256(previous + head + job + kind + state).digest()
 
 
 def log_hash(previous: bytes, job_hash: bytes) -> bytes:
     """The log chain's link: the previous event's `log_hash` and this event's `job_hash`
     (which covers the event id, so the order of the log is covered too)."""
-    return hashlib.sha256(previous + job_hash).digest()
+    return _sha256(previous + job_hash).digest()
+
+
+@functools.lru_cache(maxsize=64)  # a topic per event class
+def _encoded(topic: str) -> bytes:
+    return topic.encode()
 
 
 class Link(NamedTuple):

@@ -405,28 +405,27 @@ class _Scan:
         return cursor
 
     def log(self) -> Iterator[chain.Link]:
-        events = self.cursor().execute(
-            "SELECT rowid, originator_id, originator_version FROM stored_events ORDER BY rowid"
+        # Hashes whose event is gone are few (none, untampered): found first, then merged
+        # into the one ordered pass over the events and their hashes.
+        orphans = self.cursor().execute(
+            "SELECT h.id, NULL, 0, h.job_hash, h.log_hash FROM event_hashes AS h "
+            "WHERE NOT EXISTS (SELECT 1 FROM stored_events AS e WHERE e.rowid = h.id) "
+            "ORDER BY h.id"
         )
-        hashes = self.cursor().execute(
-            "SELECT id, job_hash, log_hash FROM event_hashes ORDER BY id"
+        pending = [chain.Link(*row) for row in orphans]
+        pending.reverse()
+        rows = self.cursor().execute(
+            "SELECT e.rowid, e.originator_id, e.originator_version, h.job_hash, h.log_hash "
+            "FROM stored_events AS e LEFT JOIN event_hashes AS h ON h.id = e.rowid "
+            "ORDER BY e.rowid"
         )
         link = chain.Link
-        event, hashed = next(events, None), next(hashes, None)
-        while event is not None and hashed is not None:
-            if event[0] == hashed[0]:
-                yield link(event[0], event[1], event[2], hashed[1], hashed[2])
-                event, hashed = next(events, None), next(hashes, None)
-            elif event[0] < hashed[0]:
-                yield link(event[0], event[1], event[2], None, None)
-                event = next(events, None)
-            else:
-                yield link(hashed[0], None, 0, hashed[1], hashed[2])
-                hashed = next(hashes, None)
-        for event_id, job_id, version in [] if event is None else [event, *events]:
-            yield link(event_id, job_id, version, None, None)
-        for event_id, job_hash, log_hash in [] if hashed is None else [hashed, *hashes]:
-            yield link(event_id, None, 0, job_hash, log_hash)
+        for row in rows:
+            while pending and pending[-1].id < row[0]:
+                yield pending.pop()
+            yield link(*row)
+        while pending:
+            yield pending.pop()
 
     def events(self, after: int) -> Iterator[tuple[chain.Link, projector.Recorded | None]]:
         rows = self.cursor().execute(
