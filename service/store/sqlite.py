@@ -73,6 +73,25 @@ class _TunedPool(SQLiteConnectionPool):
 
 
 class ProjectingRecorder(SQLiteApplicationRecorder):
+    # Each job's newest committed version and job hash, so that chaining an event rarely
+    # reads its predecessor's hash back. Only what has committed is kept: a version's hash
+    # never changes once committed, and a stale entry (another process wrote the job since)
+    # does not match the version being written, so it is read from the table instead.
+    heads: dict[str, tuple[int, bytes]]
+    uncommitted: dict[str, tuple[int, bytes]]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.heads, self.uncommitted = {}, {}
+
+    def committed(self, ok: bool) -> None:
+        """The transaction of the chained events ended: committed (`ok`) or rolled back."""
+        if ok and self.uncommitted:
+            if len(self.heads) > _HEADS_KEPT:
+                self.heads.clear()
+            self.heads.update(self.uncommitted)
+        self.uncommitted.clear()
+
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), *sql.schema(), _LEDGER_TABLE]
 
@@ -83,7 +102,7 @@ class ProjectingRecorder(SQLiteApplicationRecorder):
         chains, then their read-model rows and the batch's other writes."""
         positions = self._insert_events(c, stored_events)
         assert positions is not None and len(positions) == len(batch.events)
-        _link(c, positions, stored_events)
+        _link(c, positions, stored_events, self.heads, self.uncommitted)
         batch.positions = list(positions)
         recorded = [
             projector.Recorded(position=p, event=e)
@@ -100,6 +119,8 @@ _HASHES_TABLE = (
     "CREATE TABLE event_hashes (id INTEGER PRIMARY KEY, job_hash BLOB NOT NULL, "
     "log_hash BLOB NOT NULL)"
 )
+_HEADS_KEPT = 50_000
+_NONE = (0, b"")
 _INSERT_HASHES = "INSERT INTO event_hashes (id, job_hash, log_hash) VALUES (?, ?, ?)"
 _PREVIOUS_JOB_HASH = (
     "SELECT h.job_hash FROM stored_events AS e JOIN event_hashes AS h ON h.id = e.rowid "
@@ -107,21 +128,27 @@ _PREVIOUS_JOB_HASH = (
 )
 
 
-def _link(c: SQLiteCursor, positions: Sequence[int], stored_events: Sequence[StoredEvent]) -> None:
-    """Chains newly inserted events: the group holds the write lock, so the log's head read
-    here stays the head until it commits, whichever process writes next."""
+def _link(
+    c: SQLiteCursor,
+    positions: Sequence[int],
+    stored_events: Sequence[StoredEvent],
+    committed: dict[str, tuple[int, bytes]],
+    heads: dict[str, tuple[int, bytes]],
+) -> None:
+    """Chains newly inserted events (`heads` gets each job's newest). The group holds the
+    write lock, so the log's head read here stays the head until it commits, whichever
+    process writes next."""
     c.execute("SELECT log_hash FROM event_hashes ORDER BY id DESC LIMIT 1")
     head = c.fetchone()
     log = chain.GENESIS if head is None else head[0]
-    heads: dict[str, tuple[int, bytes]] = {}  # job → its newest version and hash so far
     rows = []
     for position, s in zip(positions, stored_events, strict=True):
         job_id = s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id
         version = s.originator_version
         if version == 1:
             previous = chain.GENESIS
-        elif (known := heads.get(job_id)) is not None and known[0] == version - 1:
-            previous = known[1]
+        elif ((known := heads.get(job_id)) or committed.get(job_id, _NONE))[0] == version - 1:
+            previous = (known or committed[job_id])[1]
         else:
             c.execute(_PREVIOUS_JOB_HASH, (job_id, version - 1))
             found = c.fetchone()
@@ -234,19 +261,23 @@ class SQLiteEventStore(Application[UUID]):
         is false (readers that must not write: then see `pending_migrations`)."""
         path = settings.sqlite_path
         path.parent.mkdir(parents=True, exist_ok=True)
-        store = cls(
-            env={
-                "SQLITE_DBNAME": str(path),
-                "SQLITE_LOCK_TIMEOUT": "10",
-                "SQLITE_SYNCHRONOUS": settings.sqlite_synchronous,
-            }
-        )
-        if migrate:
-            try:
-                migrations.migrate(store.transaction, _Ledger(), MIGRATIONS)
-            except BaseException:
-                store.close()
-                raise
+        # Processes opening the store at once (`serve --workers N`) take turns, like writers:
+        # the library's table creation reads, then writes in a deferred transaction, which
+        # SQLite refuses at once (no busy wait) when another process wrote in between.
+        with _turn_of(f"{path}.writer-turn"):
+            store = cls(
+                env={
+                    "SQLITE_DBNAME": str(path),
+                    "SQLITE_LOCK_TIMEOUT": "10",
+                    "SQLITE_SYNCHRONOUS": settings.sqlite_synchronous,
+                }
+            )
+            if migrate:
+                try:  # `_transaction`: this turn is already taken
+                    migrations.migrate(store._transaction, _Ledger(), MIGRATIONS)
+                except BaseException:
+                    store.close()
+                    raise
         return store
 
     def pending_migrations(self) -> list[str]:
@@ -308,12 +339,20 @@ class SQLiteEventStore(Application[UUID]):
             # what the transaction reads cannot change under it (another process, or a
             # `write` from another thread) before it commits.
             cursor.execute("BEGIN IMMEDIATE")
+            recorder = self.recorder
+            assert isinstance(recorder, ProjectingRecorder)
             try:
                 yield cursor
             except BaseException:
+                recorder.committed(ok=False)
                 connection.rollback()
                 raise
-            connection.commit()
+            try:
+                connection.commit()
+            except BaseException:
+                recorder.committed(ok=False)
+                raise
+            recorder.committed(ok=True)
 
     def record(self, cursor: Cursor, batch: ProjectionBatch) -> None:
         recorder = self.recorder
@@ -478,6 +517,21 @@ class _Scan:
         if not isinstance(event, Job.Event | Job.Created):
             return None
         return projector.Recorded(position=event_id, event=event)
+
+
+@contextlib.contextmanager
+def _turn_of(path: str) -> Iterator[None]:
+    """The writers' turn (see `SQLiteEventStore.transaction`), by a lock file of its own."""
+    try:
+        turn = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:  # a read-only directory: SQLite's own lock alone serializes
+        yield
+        return
+    try:
+        fcntl.flock(turn, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(turn)  # releases the lock
 
 
 @contextlib.contextmanager
