@@ -13,7 +13,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import create, e2e, fanout, list_pages, long_streams, servers
+from bench import audit, create, e2e, fanout, list_pages, long_streams, servers
 from bench.report import Summary, say
 
 PARTS: dict[str, Callable[..., None]] = {
@@ -22,6 +22,7 @@ PARTS: dict[str, Callable[..., None]] = {
     "load": long_streams.run,
     "e2e": e2e.run,
     "fanout": fanout.run,
+    "audit": audit.run,
 }
 
 
@@ -51,7 +52,7 @@ def _commit() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "parts", nargs="*", metavar="{create,list,load,e2e,fanout}", help="default: all"
+        "parts", nargs="*", metavar="{create,list,load,e2e,fanout,audit}", help="default: all"
     )
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     args = parser.parse_args(argv)

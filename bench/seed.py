@@ -213,3 +213,35 @@ def seed_streams(settings: Settings, long_events: int, short_events: int = 10) -
         seconds = time.perf_counter() - started
     stats = SeedStats(meter.commands, meter.events, meter.batches, seconds)
     return Streams(short, long, primer, stats)
+
+
+JOB_EVENTS = 10  # created, started, 7 progress, succeeded
+
+
+def whole_job(i: int) -> Callable[[UnitOfWork], uuid.UUID]:
+    """One command, `JOB_EVENTS` events: a job created, run with progress and succeeded."""
+    spec = commands.JobSpec(type="audit", name=f"job {i}", payload={"i": i})
+    create = _create(spec, MEASURED_OWNER if i % 2 else OTHER_OWNERS[i % 9])
+
+    def command(uow: UnitOfWork) -> uuid.UUID:
+        job_id = create(uow).job_id
+        start_job(job_id)(uow)
+        job = uow.get(job_id)
+        for step in range(JOB_EVENTS - 3):
+            job.report_progress({"percent": step * 10.0, "stage": "step"}, now=uow.now)
+        job.succeed(result={"i": i}, result_type="count", now=uow.now)
+        return job_id
+
+    return command
+
+
+def seed_events(settings: Settings, n: int, *, first_job: int = 0) -> SeedStats:
+    """About `n` events (`n` // `JOB_EVENTS` whole jobs), numbered on from `first_job`."""
+    meter = _Meter()
+    started = time.perf_counter()
+    with writer_on(settings, cache_size=1000) as writer:
+        writer.on_commit(meter)
+        jobs = range(first_job, first_job + n // JOB_EVENTS)
+        submit_all(writer, (whole_job(i) for i in jobs))
+    seconds = time.perf_counter() - started
+    return SeedStats(meter.commands, meter.events, meter.batches, seconds)

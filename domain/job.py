@@ -115,12 +115,22 @@ class Job(Aggregate):
                 job.started_at = self.timestamp
 
     class Started(Event):
+        """Version 2 records the lease's length as granted (`lease_seconds`); version 1
+        events, stored before it, get it from their expiry and time (`upcast_v1_v2`)."""
+
+        class_version: ClassVar[int] = 2
         kind: ClassVar[str] = "started"
-        private: ClassVar[frozenset[str]] = frozenset({"lease_token"})
+        private: ClassVar[frozenset[str]] = frozenset({"lease_token", "lease_seconds"})
         attempt: int
         worker_id: str
         lease_token: str
         lease_expires_at: datetime
+        lease_seconds: float
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            granted = state["lease_expires_at"] - state["timestamp"]
+            state["lease_seconds"] = granted.total_seconds()
 
         def apply(self, job: Job) -> None:
             job.status = JobState.RUNNING.value
@@ -290,6 +300,7 @@ class Job(Aggregate):
             worker_id=worker_id,
             lease_token=lease_token,
             lease_expires_at=lease_expires_at,
+            lease_seconds=(lease_expires_at - now).total_seconds(),
         )
 
     def report_progress(self, progress: dict[str, Any], *, now: datetime) -> None:

@@ -51,9 +51,10 @@ def apply(
         event_rows.append(event_row(r.position, event, job.owner))
         last_position[job.id] = r.position
         if isinstance(event, Job.Started):
-            seconds = (event.lease_expires_at - event.timestamp).total_seconds()
             expires = documents.epoch_ms(event.lease_expires_at)
-            lease_rows.append((documents.text_id(job.id), event.lease_token, seconds, expires))
+            lease_rows.append(
+                (documents.text_id(job.id), event.lease_token, event.lease_seconds, expires)
+            )
         elif type(event).kind in _ENDS_AN_ATTEMPT:
             ended.add(job.id)
         if isinstance(event, Job.Created):
@@ -134,9 +135,9 @@ def _existing_rows(cursor: Cursor, job_ids: list[str]) -> list[Any]:
 
 def event_row(position: int, event: Job.Event | Job.Created, owner: str) -> tuple[Any, ...]:
     """The `events` row of an event, column by column."""
-    document = documents.dumps(documents.event_document(position, event))
-    return (position, documents.text_id(event.originator_id), event.originator_version, owner,
-            type(event).kind, document)  # fmt: skip
+    rendered = documents.event_document(position, event)
+    return (position, rendered["job_id"], event.originator_version, owner,
+            type(event).kind, documents.dumps(rendered))  # fmt: skip
 
 
 def job_row(job: Job, last_event_id: int, created_seq: int) -> tuple[Any, ...]:

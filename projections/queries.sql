@@ -113,5 +113,14 @@ SELECT * FROM idempotency_keys;
 -- A zero count is the same as no row: counters go down to 0 and stay.
 SELECT * FROM job_counts WHERE n != 0;
 
+-- name: audit_events_by_job
+SELECT * FROM events ORDER BY job_id, id;
+
+-- name: audit_jobs_by_job
+SELECT * FROM jobs ORDER BY id;
+
+-- name: audit_idempotency_keys_by_job
+SELECT * FROM idempotency_keys ORDER BY job_id, owner, key;
+
 -- name: audit_tracking
 SELECT projection, position FROM tracking;

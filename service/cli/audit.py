@@ -39,7 +39,7 @@ def _store() -> Iterator[EventStore]:
     if settings.database_url.startswith("sqlite:") and not settings.sqlite_path.is_file():
         raise options.Failed(f"no event store at {settings.sqlite_path}")  # not a new, empty one
     try:
-        store = backends.open_store(settings)
+        store = backends.open_store(settings, migrate=False)  # an audit never writes
     except Exception as exc:  # whatever the database says (missing folder, not a database)
         raise options.Failed(f"cannot open the event store {settings.database_url}: {exc}") from exc
     try:
@@ -71,10 +71,10 @@ def audit_export(after: int, job_id: UUID | None) -> None:
     """
     from service.store import export
 
-    out = sys.stdout
+    out = sys.stdout.buffer  # the lines are UTF-8 already
     with _store() as store:
-        for line in export.ndjson(store, after=after, job_id=job_id):
-            out.write(line)
+        for chunk in export.ndjson(store, after=after, job_id=job_id):
+            out.write(chunk)
     out.flush()
 
 
@@ -113,16 +113,41 @@ def _short(value: Any) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-@audit.command("verify")
-def audit_verify() -> None:
-    """Fold every job from its events and compare with the read models; check that event ids
-    strictly increase and each job's versions are contiguous. Exit 1 on any difference."""
-    from service.store import rebuild
+def _head(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    from service.store import verification
 
+    event_id, _, log_hash = value.partition(":")
+    if not event_id.isdigit() or len(log_hash) != 64 or log_hash.strip("0123456789abcdef"):
+        raise click.BadParameter(f"not EVENT:HASH (as verify prints the head): {value!r}")
+    return verification.Head(int(event_id), log_hash)
+
+
+@audit.command("verify")
+@click.option(
+    "--expect-head",
+    "anchor",
+    metavar="EVENT:HASH",
+    callback=_head,
+    help="A head printed by an earlier verify and kept elsewhere: the log must still hold it.",
+)
+def audit_verify(anchor: Any) -> None:
+    """Check the hash chains of the stored events (each event's to its job's previous one,
+    and the whole log's), that each job's versions are contiguous, and that the read models
+    equal the fold of the events. One line per finding, naming the job and version; exit 1
+    on any. Last, the log's head hash: record it elsewhere to detect a later rewrite."""
+    from service.store import verification
+
+    found = 0
     with _store() as store:
-        problems = rebuild.verify(store)
-    for problem in problems:
-        click.echo(f"{problem.table} {problem.key}: {problem.problem}")
-    if problems:
+        verifier = verification.Verifier(store, anchor)
+        for problem in verifier.run():
+            found += 1
+            click.echo(f"{problem.table} {problem.key}: {problem.problem}")
+    head = f"head: {verifier.head.event_id}:{verifier.head.log_hash}"
+    if found:
+        click.echo(f"{found} finding(s); {head}")
         sys.exit(1)
-    click.echo("the read models equal the fold of the events")
+    click.echo("the hash chains hold and the read models equal the fold of the events")
+    click.echo(f"{head}  (keep it elsewhere; --expect-head checks it later)")

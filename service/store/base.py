@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
     from uuid import UUID
 
     from eventsourcing.domain import Snapshot
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from domain.job import Job
     from projections.projector import Recorded
     from projections.sql import Cursor
+    from service.store.chain import Link
 
 T = TypeVar("T")
 # A write that is not an event (a lease renewal), run in the transaction of a batch's events.
@@ -39,6 +40,30 @@ class ProjectionBatch:
     # Filled in by `record`: each event's global id, and each changed job's rendered document.
     positions: list[int] = field(default_factory=list)
     documents: dict[UUID, str] = field(default_factory=dict)
+
+
+class Scan(Protocol):
+    """One read transaction over the whole store, for `audit verify`: what it reads is one
+    consistent state of the store, however long it takes and whoever writes meanwhile."""
+
+    def cursor(self) -> Cursor:
+        """A new cursor in the scan's transaction (for the read models' own queries)."""
+        ...
+
+    def log(self) -> Iterator[Link]:
+        """Every event id that holds an event or its hashes, in id order, without the
+        events' contents: the ids, jobs, versions and stored hashes."""
+        ...
+
+    def events(self, after: int) -> Iterator[tuple[Link, Recorded | None]]:
+        """Every stored event after the id `after`, in id order, decoded (None where it
+        does not decode), without its hashes."""
+        ...
+
+    def jobs(self) -> Iterator[tuple[Link, Recorded | None]]:
+        """Every stored event in (job, version) order, with its stored hashes, and decoded
+        (None where it does not decode)."""
+        ...
 
 
 class EventStore(Protocol):
@@ -96,6 +121,14 @@ class EventStore(Protocol):
 
     def tracking_position(self) -> int:
         """The id of the last event the read models have applied."""
+        ...
+
+    def scan(self) -> AbstractContextManager[Scan]:
+        """A read transaction over the events, their hashes and the read models."""
+        ...
+
+    def pending_migrations(self) -> list[str]:
+        """The store's schema migrations not applied yet (a store opened without migrating)."""
         ...
 
     def close(self) -> None: ...

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from domain.job import Job
 from projections import documents
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from uuid import UUID
 
     from projections.projector import Recorded
     from service.store.base import EventStore
@@ -27,14 +27,13 @@ _ALWAYS_CHANGING = frozenset({"version", "last_event_id", "updated_at"})
 
 
 def recorded(store: EventStore, after: int = 0) -> Iterator[Recorded]:
-    """Every event after the global id `after`, decoded, in id order (`CHUNK` at a time)."""
-    position = after
-    while True:
-        page = store.recorded_after(position, CHUNK)
-        if not page:
-            return
-        yield from page
-        position = page[-1].position
+    """Every event after the global id `after`, decoded, in id order: one read transaction
+    (a consistent view of the log, however long the reading takes), streamed."""
+    with store.scan() as scan:
+        for link, found in scan.events(after):
+            if found is None:
+                raise BrokenHistory(_job_uuid(link.job_id), link.version, "does not decode")
+            yield found
 
 
 def job_recorded(store: EventStore, job_id: UUID, after: int = 0) -> Iterator[Recorded]:
@@ -53,11 +52,25 @@ def event_json(r: Recorded) -> str:
     return documents.dumps(documents.event_document(r.position, r.event))
 
 
-def ndjson(store: EventStore, *, after: int = 0, job_id: UUID | None = None) -> Iterator[str]:
-    """The event log (or one job's events) after `after` as NDJSON lines, in id order."""
+def ndjson(store: EventStore, *, after: int = 0, job_id: UUID | None = None) -> Iterator[bytes]:
+    """The event log (or one job's events) after `after` as NDJSON (UTF-8), in id order, in
+    chunks of up to `CHUNK` lines (one write each)."""
     events = recorded(store, after) if job_id is None else job_recorded(store, job_id, after)
+    encode, event_document = documents.encode, documents.event_document
+    lines: list[bytes] = []
     for r in events:
-        yield event_json(r) + "\n"
+        lines.append(encode(event_document(r.position, r.event)))
+        if len(lines) >= CHUNK:
+            lines.append(b"")
+            yield b"\n".join(lines)
+            lines.clear()
+    if lines:
+        lines.append(b"")
+        yield b"\n".join(lines)
+
+
+def _job_uuid(job_id: str | None) -> UUID:
+    return UUID(job_id) if job_id else UUID(int=0)
 
 
 class BrokenHistory(Exception):

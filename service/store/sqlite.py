@@ -12,7 +12,12 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+)
 from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
     SQLiteConnection,
@@ -25,19 +30,19 @@ from eventsourcing.sqlite import (
 from domain.job import Job
 from projections import projector, sql
 from service import errors
-from service.store import transcoding
+from service.store import migrations, sqlite_audit, transcoding
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from pathlib import Path
 
     from eventsourcing.domain import Snapshot
-    from eventsourcing.persistence import InfrastructureFactory, StoredEvent, Transcoder
+    from eventsourcing.persistence import InfrastructureFactory, Transcoder
     from eventsourcing.utils import Environment
 
     from projections.sql import Cursor
     from service.settings import Settings
-    from service.store.base import ProjectionBatch
+    from service.store.base import ProjectionBatch, Scan
 
 T = TypeVar("T")
 
@@ -68,16 +73,40 @@ class _TunedPool(SQLiteConnectionPool):
 
 
 class ProjectingRecorder(SQLiteApplicationRecorder):
+    # Each job's newest committed version and job hash, so that chaining an event rarely
+    # reads its predecessor's hash back. Only what has committed is kept: a version's hash
+    # never changes once committed, and a stale entry (another process wrote the job since)
+    # does not match the version being written, so it is read from the table instead.
+    heads: dict[str, tuple[int, bytes]]
+    uncommitted: dict[str, tuple[int, bytes]]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.heads, self.uncommitted = {}, {}
+
+    def committed(self, ok: bool) -> None:
+        """The transaction of the chained events ended: committed (`ok`) or rolled back."""
+        if ok and self.uncommitted:
+            if len(self.heads) > sqlite_audit.HEADS_KEPT:
+                self.heads.clear()
+            self.heads.update(self.uncommitted)
+        self.uncommitted.clear()
+
     def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), *sql.schema()]
+        return [
+            *super().construct_create_table_statements(),
+            *sql.schema(),
+            sqlite_audit.LEDGER_TABLE,
+        ]
 
     def insert_in(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], batch: ProjectionBatch
     ) -> None:
-        """Inserts the batch's events with the cursor of an open transaction, then their
-        read-model rows and the batch's other writes."""
+        """Inserts the batch's events with the cursor of an open transaction, their hash
+        chains, then their read-model rows and the batch's other writes."""
         positions = self._insert_events(c, stored_events)
         assert positions is not None and len(positions) == len(batch.events)
+        sqlite_audit.link(c, positions, stored_events, self.heads, self.uncommitted)
         batch.positions = list(positions)
         recorded = [
             projector.Recorded(position=p, event=e)
@@ -120,20 +149,36 @@ class SQLiteEventStore(Application[UUID]):
         return transcoder
 
     @classmethod
-    def open(cls, settings: Settings) -> SQLiteEventStore:
+    def open(cls, settings: Settings, *, migrate: bool = True) -> SQLiteEventStore:
+        """The store of `settings`, its schema migrated to this version's unless `migrate`
+        is false (readers that must not write: then see `pending_migrations`)."""
         path = settings.sqlite_path
         path.parent.mkdir(parents=True, exist_ok=True)
         # Creating the tables reads the schema, then writes: two processes starting at once
         # (`serve --workers N`) would each find the other's write in the way (SQLite's
-        # busy snapshot, which no timeout waits out). One at a time, then.
+        # busy snapshot, which no timeout waits out). One at a time, then; migrations too.
         with _one_at_a_time(path):
-            return cls(
+            store = cls(
                 env={
                     "SQLITE_DBNAME": str(path),
                     "SQLITE_LOCK_TIMEOUT": "10",
                     "SQLITE_SYNCHRONOUS": settings.sqlite_synchronous,
                 }
             )
+            if migrate:
+                try:
+                    migrations.migrate(
+                        store.transaction, sqlite_audit.Ledger(), sqlite_audit.MIGRATIONS
+                    )
+                except BaseException:
+                    store.close()
+                    raise
+        return store
+
+    def pending_migrations(self) -> list[str]:
+        done = self.read(sqlite_audit.Ledger().applied)
+        steps = sqlite_audit.MIGRATIONS
+        return [f"{m.version} ({m.name})" for m in steps if m.version not in done]
 
     @property
     def _datastore(self) -> SQLiteDatastore:
@@ -163,12 +208,20 @@ class SQLiteEventStore(Application[UUID]):
             # a larger group (a strict turn-taking by flock halved their throughput: each
             # commit held two requests, so twice the fsyncs).
             cursor.execute("BEGIN IMMEDIATE")
+            recorder = self.recorder
+            assert isinstance(recorder, ProjectingRecorder)
             try:
                 yield cursor
             except BaseException:
+                recorder.committed(ok=False)
                 connection.rollback()
                 raise
-            connection.commit()
+            try:
+                connection.commit()
+            except BaseException:
+                recorder.committed(ok=False)
+                raise
+            recorder.committed(ok=True)
 
     def record(self, cursor: Cursor, batch: ProjectionBatch) -> None:
         recorder = self.recorder
@@ -239,6 +292,11 @@ class SQLiteEventStore(Application[UUID]):
 
     def tracking_position(self) -> int:
         return self.read(projector.tracking_position)
+
+    @contextlib.contextmanager
+    def scan(self) -> Iterator[Scan]:
+        with _translated(), self._datastore.transaction(commit=False) as c:
+            yield sqlite_audit.Scan(c.sqlite_cursor.connection, self.mapper.to_domain_event)
 
 
 @contextlib.contextmanager

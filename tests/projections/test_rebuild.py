@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from service.cli import main
-from service.store import backends, rebuild
+from service.store import backends, rebuild, verification
 from tests import read_models, worker_steps
 from tests.support import SECRET, LiveServer, make_settings
 
@@ -135,7 +135,7 @@ def test_rebuild_gives_tables_equal_to_the_live_ones(history, settings):
     applied = _with_store(settings, rebuild.rebuild)
     assert applied == len(history["events"])
     assert read_models.dump(settings.sqlite_path) == history
-    assert _with_store(settings, rebuild.verify) == []
+    assert _with_store(settings, verification.verify) == []
 
 
 def test_rebuild_twice_gives_the_same_tables(history, settings):
@@ -235,7 +235,7 @@ def test_catch_up_from_a_mid_position_gives_equal_tables(server, settings):
     applied = _with_store(settings, rebuild.catch_up)
     assert applied == len(live["events"]) - len(projected_then["events"])
     assert read_models.dump(settings.sqlite_path) == live
-    assert _with_store(settings, rebuild.verify) == []
+    assert _with_store(settings, verification.verify) == []
 
 
 def test_catch_up_after_tracking_set_back_and_newer_rows_deleted(server, settings):
@@ -266,7 +266,7 @@ def test_catch_up_after_tracking_set_back_and_newer_rows_deleted(server, setting
     db.close()
     assert _with_store(settings, rebuild.catch_up) == 3
     assert read_models.dump(settings.sqlite_path) == live
-    assert _with_store(settings, rebuild.verify) == []
+    assert _with_store(settings, verification.verify) == []
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from domain import errors as domain_errors
 from domain.job import LOG_LEVELS
 from projections import documents
-from service.store import rebuild
+from service.store import verification
 from tests import worker_steps
 from tests.support import LiveServer, make_settings
 
@@ -202,7 +202,7 @@ class _Run:
 
     def check(self) -> None:
         store = self.server.runtime.store
-        assert rebuild.verify(store) == []
+        assert verification.verify(store) == []
         live_ids = set()
         for job_id in self.jobs:
             job = store.load(uuid.UUID(job_id))

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from service.store import rebuild
+from service.store import verification
 from tests.support import LiveServer, call, claim
 from tests.support import create_for_worker as create
 
@@ -157,7 +157,7 @@ def test_a_batch_survives_a_restart_and_the_read_models_match_the_events(
         assert second is not None
         call(again, second, "succeed", {})
         assert get(owner, parent["id"])["status"] == "succeeded"
-    assert rebuild.verify(server.runtime.store) == []
+    assert verification.verify(server.runtime.store) == []
 
 
 def test_replaying_a_batch_replays_its_children(alice: httpx.Client) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.settings import Settings
-from service.store import backends, rebuild
+from service.store import backends, verification
 from tests import worker_steps
 from tests.support import LiveServer
 from tests.support import create as _create
@@ -91,9 +91,9 @@ def varied_history(server: LiveServer, client, tag: str, old: list[str]) -> list
     return ids
 
 
-def verify_offline(settings: Settings) -> list[rebuild.Mismatch]:
+def verify_offline(settings: Settings) -> list[verification.Mismatch]:
     store = backends.open_store(settings)
     try:
-        return rebuild.verify(store)
+        return verification.verify(store)
     finally:
         store.close()

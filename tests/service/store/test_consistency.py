@@ -9,7 +9,7 @@ import threading
 
 from domain import errors as domain_errors
 from service.settings import Settings
-from service.store import backends, rebuild
+from service.store import backends, verification
 from tests import read_models, worker_steps
 from tests.service.store.histories import every_page, observe, varied_history, verify_offline
 from tests.support import SECRET, LiveServer
@@ -185,7 +185,7 @@ def test_many_concurrent_writers_leave_consistent_read_models(server, settings):
     ]
     assert unexpected == []
     assert sum(200 <= status < 300 for _, status, _ in statuses) > threads * operations // 2
-    assert rebuild.verify(server.runtime.store) == []
+    assert verification.verify(server.runtime.store) == []
     with server.client("alice") as alice:
         listed = every_page(alice, "/api/v1/jobs")
         assert {job["id"] for job in listed} == set(pool) | set(created)

@@ -8,7 +8,7 @@ import uuid
 
 import httpx
 
-from service.store import rebuild
+from service.store import verification
 from tests import worker_steps
 from tests.service.store.histories import every_page, observe, varied_history, verify_offline
 from tests.support import LiveServer, make_settings, wait_for
@@ -80,7 +80,7 @@ def test_as_of_after_a_restart_equals_each_version_as_it_was_served(tmp_path):
                 assert as_of.status_code == 200, as_of.text
                 assert as_of.json() == doc
             assert alice.get(path).json() == served[-1]
-        assert rebuild.verify(live.runtime.store) == []
+        assert verification.verify(live.runtime.store) == []
     finally:
         live.stop()
 
