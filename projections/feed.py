@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from projections import sql
 
 if TYPE_CHECKING:
-    import aiosqlite
+    from projections.reads import ReadConnection
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -23,7 +23,7 @@ def _in(column: str, values: tuple[str, ...]) -> tuple[str, list[Any]]:
 
 
 async def job_events(
-    conn: aiosqlite.Connection,
+    conn: ReadConnection,
     job_id: str,
     *,
     after: int,
@@ -40,7 +40,7 @@ async def job_events(
 
 
 async def events_after(
-    conn: aiosqlite.Connection,
+    conn: ReadConnection,
     *,
     owner: str | None,
     after: int,
@@ -67,7 +67,7 @@ async def events_after(
 
 
 async def recent_logs(
-    conn: aiosqlite.Connection, job_id: str, *, up_to: int, limit: int = 100
+    conn: ReadConnection, job_id: str, *, up_to: int, limit: int = 100
 ) -> list[str]:
     """The job's newest `limit` log events with ids up to `up_to`, oldest first."""
     query = (
@@ -79,12 +79,12 @@ async def recent_logs(
     return [row[0] for row in reversed(list(rows))]
 
 
-async def job_has_events(conn: aiosqlite.Connection, job_id: str) -> bool:
+async def job_has_events(conn: ReadConnection, job_id: str) -> bool:
     async with conn.execute("SELECT 1 FROM events WHERE job_id = ? LIMIT 1", (job_id,)) as c:
         return await c.fetchone() is not None
 
 
-async def _rows(conn: aiosqlite.Connection, query: str, params: list[Any]) -> list[EventRow]:
+async def _rows(conn: ReadConnection, query: str, params: list[Any]) -> list[EventRow]:
     async with conn.execute(query, params) as cursor:
         rows = await cursor.fetchall()
     return [EventRow(id=row[0], type=row[1], document=row[2]) for row in rows]
@@ -99,7 +99,7 @@ class TailRow:
     document: str
 
 
-async def tail(conn: aiosqlite.Connection, *, after: int, limit: int) -> list[TailRow]:
+async def tail(conn: ReadConnection, *, after: int, limit: int) -> list[TailRow]:
     """Every event after `after`, with what the live fan-out filters on."""
     query = "SELECT id, job_id, owner, type, document FROM events WHERE id > ? ORDER BY id LIMIT ?"
     async with conn.execute(query, (after, limit)) as cursor:
@@ -107,13 +107,13 @@ async def tail(conn: aiosqlite.Connection, *, after: int, limit: int) -> list[Ta
     return [TailRow(id=r[0], job_id=r[1], owner=r[2], type=r[3], document=r[4]) for r in rows]
 
 
-async def last_id(conn: aiosqlite.Connection) -> int:
+async def last_id(conn: ReadConnection) -> int:
     async with conn.execute("SELECT COALESCE(MAX(id), 0) FROM events") as cursor:
         row = await cursor.fetchone()
     return int(row[0]) if row is not None else 0
 
 
-async def tracking_position(conn: aiosqlite.Connection) -> int:
+async def tracking_position(conn: ReadConnection) -> int:
     """The id of the last event the read models have applied."""
     async with conn.execute(sql.query("tracking_position")) as cursor:
         row = await cursor.fetchone()

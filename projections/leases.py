@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING
 from projections import documents, sql
 
 if TYPE_CHECKING:
-    import aiosqlite
-
+    from projections.reads import ReadConnection
     from projections.sql import Cursor
 
 
@@ -34,13 +33,13 @@ def renew(cursor: Cursor, job_id: uuid.UUID, token: str, expires_ms: int) -> Non
     cursor.execute(sql.query("renew_lease"), (expires_ms, documents.text_id(job_id), token))
 
 
-async def expired(conn: aiosqlite.Connection, now_ms: int, limit: int) -> list[uuid.UUID]:
+async def expired(conn: ReadConnection, now_ms: int, limit: int) -> list[uuid.UUID]:
     """The jobs whose lease lapsed at `now_ms`, the longest lapsed first."""
     async with conn.execute(sql.query("expired_leases"), (now_ms, limit)) as rows:
         return [uuid.UUID(row[0]) for row in await rows.fetchall()]
 
 
-async def next_expiry(conn: aiosqlite.Connection) -> int | None:
+async def next_expiry(conn: ReadConnection) -> int | None:
     """The earliest expiry (epoch ms) of any lease, or None when no job is leased."""
     async with conn.execute(sql.query("next_lease_expiry")) as rows:
         row = await rows.fetchone()

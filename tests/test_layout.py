@@ -159,7 +159,7 @@ def test_every_folder_of_modules_is_a_package(package: str) -> None:
 # The store is one package behind a small interface (service/store/base.py): only a backend
 # touches the eventsourcing library's recorders, datastores and mappers, and read-model SQL is
 # written only in projections/ (a backend's own tables, `stored_events`, are its business).
-BACKENDS = ("service/store/sqlite.py",)
+BACKENDS = ("service/store/sqlite.py", "service/store/postgres.py")
 NOT_OUTSIDE_A_BACKEND = (".recorder", ".datastore", ".mapper", "sql.query(", ".execute(")
 
 
