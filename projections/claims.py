@@ -6,12 +6,10 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from projections import sql
-from projections import sqlite as reads
+from projections import reads, sql
 
 if TYPE_CHECKING:
-    import aiosqlite
-
+    from projections.reads import ReadConnection
     from projections.sql import Cursor
 
 
@@ -42,9 +40,7 @@ def candidates(cursor: Cursor, job_type: str, now_ms: int, limit: int) -> list[C
     ]
 
 
-async def next_run_at(
-    conn: aiosqlite.Connection, types: tuple[str, ...], now_ms: int
-) -> int | None:
+async def next_run_at(conn: ReadConnection, types: tuple[str, ...], now_ms: int) -> int | None:
     """When the next pending job of these types comes due (epoch ms), if any is scheduled."""
     query = sql.query("next_run_at").format(types=",".join("?" * len(types)))
     row = await reads.fetch_one(conn, query, (*types, now_ms))

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from projections import sql
-from projections import sqlite as reads
+from projections import reads, sql
 
 if TYPE_CHECKING:
-    import aiosqlite
+    from projections.reads import ReadConnection
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -24,7 +23,7 @@ def _in(column: str, values: tuple[str, ...]) -> tuple[str, list[Any]]:
 
 
 async def job_events(
-    conn: aiosqlite.Connection,
+    conn: ReadConnection,
     job_id: str,
     *,
     after: int,
@@ -41,7 +40,7 @@ async def job_events(
 
 
 async def events_after(
-    conn: aiosqlite.Connection,
+    conn: ReadConnection,
     *,
     owner: str | None,
     after: int,
@@ -68,7 +67,7 @@ async def events_after(
 
 
 async def recent_logs(
-    conn: aiosqlite.Connection, job_id: str, *, up_to: int, limit: int = 100
+    conn: ReadConnection, job_id: str, *, up_to: int, limit: int = 100
 ) -> list[str]:
     """The job's newest `limit` log events with ids up to `up_to`, oldest first."""
     query = (
@@ -79,12 +78,12 @@ async def recent_logs(
     return [row[0] for row in reversed(rows)]
 
 
-async def job_has_events(conn: aiosqlite.Connection, job_id: str) -> bool:
+async def job_has_events(conn: ReadConnection, job_id: str) -> bool:
     query = "SELECT 1 FROM events WHERE job_id = ? LIMIT 1"
     return await reads.fetch_one(conn, query, (job_id,)) is not None
 
 
-async def _rows(conn: aiosqlite.Connection, query: str, params: list[Any]) -> list[EventRow]:
+async def _rows(conn: ReadConnection, query: str, params: list[Any]) -> list[EventRow]:
     rows = await reads.fetch_all(conn, query, params)
     return [EventRow(id=row[0], type=row[1], document=row[2]) for row in rows]
 
@@ -98,19 +97,19 @@ class TailRow:
     document: str
 
 
-async def tail(conn: aiosqlite.Connection, *, after: int, limit: int) -> list[TailRow]:
+async def tail(conn: ReadConnection, *, after: int, limit: int) -> list[TailRow]:
     """Every event after `after`, with what the live fan-out filters on."""
     query = "SELECT id, job_id, owner, type, document FROM events WHERE id > ? ORDER BY id LIMIT ?"
     rows = await reads.fetch_all(conn, query, (after, limit))
     return [TailRow(id=r[0], job_id=r[1], owner=r[2], type=r[3], document=r[4]) for r in rows]
 
 
-async def last_id(conn: aiosqlite.Connection) -> int:
+async def last_id(conn: ReadConnection) -> int:
     row = await reads.fetch_one(conn, "SELECT COALESCE(MAX(id), 0) FROM events")
     return int(row[0]) if row is not None else 0
 
 
-async def tracking_position(conn: aiosqlite.Connection) -> int:
+async def tracking_position(conn: ReadConnection) -> int:
     """The id of the last event the read models have applied."""
     row = await reads.fetch_one(conn, sql.query("tracking_position"))
     return int(row[0]) if row else 0

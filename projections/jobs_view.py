@@ -7,12 +7,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from domain.states import TERMINAL
-from projections import sql
-from projections import sqlite as reads
+from projections import reads, sql
 
 if TYPE_CHECKING:
-    import aiosqlite
-
+    from projections.reads import ReadConnection
     from projections.sql import Cursor
 
 # Each sort's columns; `created_seq` (creation order) makes every key unique.
@@ -91,13 +89,13 @@ class _Where:
             self.params.extend(values)
 
     def sql(self) -> str:
-        return " AND ".join(self.clauses) if self.clauses else "1"
+        return " AND ".join(self.clauses) if self.clauses else "TRUE"
 
 
 _SELECT = "SELECT id, owner, status, version, last_event_id, document"
 
 
-async def get(conn: aiosqlite.Connection, job_id: str, owner: str | None) -> JobRow | None:
+async def get(conn: ReadConnection, job_id: str, owner: str | None) -> JobRow | None:
     query = f"{_SELECT} FROM jobs WHERE id = ?"
     params: list[Any] = [job_id]
     if owner is not None:
@@ -107,7 +105,7 @@ async def get(conn: aiosqlite.Connection, job_id: str, owner: str | None) -> Job
     return None if row is None else JobRow.from_row(row)
 
 
-async def list_jobs(conn: aiosqlite.Connection, query: JobQuery) -> Page:
+async def list_jobs(conn: ReadConnection, query: JobQuery) -> Page:
     where = _filters(query)
     columns = SORT_COLUMNS[query.sort]
     direction = "DESC" if query.order == "desc" else "ASC"
@@ -162,7 +160,7 @@ def _shared_filters(query: JobQuery) -> _Where:
     return where
 
 
-async def _total(conn: aiosqlite.Connection, query: JobQuery, where: _Where) -> int:
+async def _total(conn: ReadConnection, query: JobQuery, where: _Where) -> int:
     if query.parent_ids or query.created_from is not None or query.created_to is not None:
         # Not kept in job_counts: counted from the rows (cost grows with the matches).
         sql, params = f"SELECT COUNT(*) FROM jobs WHERE {where.sql()}", where.params

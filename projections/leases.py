@@ -6,12 +6,10 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from projections import documents, sql
-from projections import sqlite as reads
+from projections import documents, reads, sql
 
 if TYPE_CHECKING:
-    import aiosqlite
-
+    from projections.reads import ReadConnection
     from projections.sql import Cursor
 
 
@@ -35,13 +33,13 @@ def renew(cursor: Cursor, job_id: uuid.UUID, token: str, expires_ms: int) -> Non
     cursor.execute(sql.query("renew_lease"), (expires_ms, documents.text_id(job_id), token))
 
 
-async def expired(conn: aiosqlite.Connection, now_ms: int, limit: int) -> list[uuid.UUID]:
+async def expired(conn: ReadConnection, now_ms: int, limit: int) -> list[uuid.UUID]:
     """The jobs whose lease lapsed at `now_ms`, the longest lapsed first."""
     rows = await reads.fetch_all(conn, sql.query("expired_leases"), (now_ms, limit))
     return [uuid.UUID(row[0]) for row in rows]
 
 
-async def next_expiry(conn: aiosqlite.Connection) -> int | None:
+async def next_expiry(conn: ReadConnection) -> int | None:
     """The earliest expiry (epoch ms) of any lease, or None when no job is leased."""
     row = await reads.fetch_one(conn, sql.query("next_lease_expiry"))
     return None if row is None or row[0] is None else int(row[0])

@@ -20,7 +20,7 @@ FROM jobs WHERE id IN ({ids});
 INSERT INTO job_counts (owner, type, status, priority, category, starred, result_type, n)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (owner, type, status, priority, category, starred, result_type)
-DO UPDATE SET n = n + excluded.n;
+DO UPDATE SET n = job_counts.n + excluded.n;
 
 -- name: upsert_job
 INSERT INTO jobs (id, created_seq, owner, type, status, priority, category, parent_id,

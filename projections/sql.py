@@ -23,17 +23,18 @@ class Cursor(Protocol):
 
 
 @functools.cache
-def schema() -> list[str]:
-    return _split(_read("schema.sql"))
+def schema(filename: str = "schema.sql") -> list[str]:
+    """The statements of a schema file (SQLite's by default)."""
+    return _split(_read(filename))
 
 
 @functools.cache
-def queries() -> dict[str, str]:
-    """The `-- name: x` blocks of queries.sql, by name."""
+def queries(filename: str = "queries.sql") -> dict[str, str]:
+    """The `-- name: x` blocks of a queries file (SQLite's by default), by name."""
     named: dict[str, str] = {}
     name = None
     lines: list[str] = []
-    for line in _read("queries.sql").splitlines():
+    for line in _read(filename).splitlines():
         if line.startswith("-- name:"):
             if name:
                 named[name] = "\n".join(lines).strip()

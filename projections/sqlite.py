@@ -11,25 +11,8 @@ import aiosqlite
 import anyio
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import AsyncIterator
     from pathlib import Path
-    from typing import Any
-
-
-async def fetch_all(
-    conn: aiosqlite.Connection, query: str, params: Sequence[Any] = ()
-) -> list[sqlite3.Row]:
-    """Every row of `query`, in one trip to the connection's thread (execute, fetch and close
-    as separate awaits are three, each a hand-off to the thread and back)."""
-    return list(await conn.execute_fetchall(query, params))
-
-
-async def fetch_one(
-    conn: aiosqlite.Connection, query: str, params: Sequence[Any] = ()
-) -> sqlite3.Row | None:
-    """The first row of `query` (ask for one: LIMIT 1 or a key), or None."""
-    rows = await fetch_all(conn, query, params)
-    return rows[0] if rows else None
 
 
 class ReadPool:

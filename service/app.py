@@ -12,7 +12,6 @@ import anyio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from projections.sqlite import ReadPool
 from service import demo
 from service.edge import api_errors, routing
 from service.edge.auth import TokenVerifier
@@ -60,7 +59,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         claims = ClaimSignal(asyncio.get_running_loop())
         writer.on_commit(claims.committed)
         writer.start()
-        reads = ReadPool(settings.sqlite_path, settings.read_connections)
+        reads = backends.read_pool(settings)
         await reads.open()
         hub = live.Hub(
             reads,

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Self
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -38,8 +38,21 @@ class Streams:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Postgres:
+    """Where the PostgreSQL store is (a `postgresql://` database URL, with PGPASSWORD)."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    dbname: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     database_url: str = "sqlite:///./data/jobtrail.db"
+    # PGPASSWORD: the password of a PostgreSQL URL that carries none.
+    pg_password: str = ""
     data_dir: Path = Path("data")
     host: str = "127.0.0.1"
     port: int = 8000
@@ -76,9 +89,15 @@ class Settings:
         synchronous = (env.get("JOBTRAIL_SQLITE_SYNCHRONOUS") or "FULL").upper()
         if synchronous not in ("FULL", "NORMAL"):
             raise ConfigError("JOBTRAIL_SQLITE_SYNCHRONOUS must be FULL or NORMAL.")
+        if urlsplit(database_url).scheme not in _SCHEMES:
+            raise ConfigError(
+                "JOBTRAIL_DATABASE_URL must be sqlite:///path or "
+                f"postgresql://user@host:port/dbname, not {redacted(database_url)!r}."
+            )
         return replace(
             settings,
             database_url=database_url,
+            pg_password=env.get("PGPASSWORD", ""),
             data_dir=data_dir,
             host=env.get("JOBTRAIL_HOST") or settings.host,
             port=_int(env, "JOBTRAIL_PORT", settings.port),
@@ -116,6 +135,34 @@ class Settings:
         # sqlite:///relative/path and sqlite:////absolute/path, as SQLAlchemy spells them.
         return Path(self.database_url.removeprefix("sqlite:///"))
 
+    @property
+    def is_postgres(self) -> bool:
+        return urlsplit(self.database_url).scheme in _POSTGRES_SCHEMES
+
+    @property
+    def postgres(self) -> Postgres:
+        parts = urlsplit(self.database_url)
+        if parts.scheme not in _POSTGRES_SCHEMES:
+            raise ConfigError(f"Not a PostgreSQL database URL: {redacted(self.database_url)!r}")
+        dbname = unquote(parts.path.removeprefix("/"))
+        if not parts.hostname or not parts.username or not dbname:
+            raise ConfigError(
+                "A PostgreSQL URL names the user, the host and the database: "
+                f"postgresql://user@host:port/dbname, not {redacted(self.database_url)!r}."
+            )
+        try:
+            port = parts.port or 5432
+        except ValueError:
+            raise ConfigError(f"Not a port: {redacted(self.database_url)!r}") from None
+        password = self.pg_password if parts.password is None else unquote(parts.password)
+        return Postgres(
+            host=parts.hostname,
+            port=port,
+            user=unquote(parts.username),
+            password=password,
+            dbname=dbname,
+        )
+
     def signing_secret(self) -> str:
         """The HS256 secret: configured, or generated once and kept in the data directory."""
         if self.jwt_secret:
@@ -135,6 +182,19 @@ class Settings:
         with os.fdopen(fd, "w", encoding="utf-8") as file:
             file.write(secret)
         return secret
+
+
+_POSTGRES_SCHEMES = ("postgresql", "postgres")
+_SCHEMES = ("sqlite", *_POSTGRES_SCHEMES)
+
+
+def redacted(database_url: str) -> str:
+    """The URL without its password, for logs and messages."""
+    parts = urlsplit(database_url)
+    if parts.password is None:
+        return database_url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
 
 
 def _default_data_dir(database_url: str) -> Path:

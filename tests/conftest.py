@@ -12,6 +12,8 @@ import hypothesis
 import pytest
 
 from service.settings import Settings
+from service.store import postgres as postgres_store
+from tests import postgres
 from tests.support import LiveServer, make_settings
 
 # The same examples on every run: CI stays green or red for a reason, not by luck of the draw.
@@ -56,3 +58,38 @@ def admin(server: LiveServer) -> Iterator[httpx.Client]:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+# PostgreSQL (tests/postgres.py): a server per run, a migrated template, a copy per test.
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> postgres.Server:
+    found = postgres.find_server()
+    if isinstance(found, str):
+        postgres.unavailable(found)
+    assert isinstance(found, postgres.Server)
+    return found
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: postgres.Server) -> Iterator[str]:
+    name = pg_server.create()
+    try:
+        postgres_store.PostgresEventStore.open(
+            postgres.settings_for(Settings(), pg_server.url(name))
+        ).close()
+        yield name
+    finally:
+        pg_server.drop(name)
+
+
+@pytest.fixture
+def pg_url(pg_server: postgres.Server, pg_template: str) -> Iterator[str]:
+    """The URL of a database of its own for the test, migrated, empty."""
+    yield from postgres.databases(pg_server, pg_template)
+
+
+@pytest.fixture
+def pg_settings(tmp_path: Path, pg_url: str) -> Settings:
+    return make_settings(tmp_path, database_url=pg_url)

@@ -160,8 +160,13 @@ def test_every_folder_of_modules_is_a_package(package: str) -> None:
 # touches the eventsourcing library's recorders, datastores and mappers, and read-model SQL is
 # written only in projections/ (a backend's own tables, `stored_events`, are its business).
 # The SQLite backend is two modules: sqlite.py (the library's persistence, the writes) and
-# sqlite_audit.py (the hash chains' rows, the migration ledger, the audit's read scan).
-BACKENDS = ("service/store/sqlite.py", "service/store/sqlite_audit.py")
+# sqlite_audit.py (the hash chains' rows, the migration ledger, the audit's read scan); the
+# PostgreSQL backend is postgres.py.
+BACKENDS = (
+    "service/store/sqlite.py",
+    "service/store/sqlite_audit.py",
+    "service/store/postgres.py",
+)
 NOT_OUTSIDE_A_BACKEND = (".recorder", ".datastore", ".mapper", "sql.query(", ".execute(")
 
 

@@ -16,6 +16,7 @@ from uuid import UUID
 import click
 
 from service.cli import options
+from service.settings import redacted
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -41,7 +42,9 @@ def _store() -> Iterator[EventStore]:
     try:
         store = backends.open_store(settings, migrate=False)  # an audit never writes
     except Exception as exc:  # whatever the database says (missing folder, not a database)
-        raise options.Failed(f"cannot open the event store {settings.database_url}: {exc}") from exc
+        raise options.Failed(
+            f"cannot open the event store {redacted(settings.database_url)}: {exc}"
+        ) from exc
     try:
         yield store
     except errors.StoreUnavailable as exc:

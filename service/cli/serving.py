@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from service.cli import options
+from service.settings import redacted
 
 
 @click.command()
@@ -49,7 +50,7 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per worker call is noise
     url = f"http://{settings.host}:{settings.port}"
-    click.echo(f"jobtrail listening on {url}  (database: {settings.database_url})")
+    click.echo(f"jobtrail listening on {url}  (database: {redacted(settings.database_url)})")
     if print_token:
         token = TokenVerifier.from_settings(settings).issue(
             "dev", ("jobs:read", "jobs:write", "worker", "admin"), 24 * 3600

@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
 from domain import errors as domain_errors
+from projections import reads
 from service import errors
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ _CODES = {
     415: "unsupported_media_type",
     429: "rate_limited",
     500: "internal",
+    503: "unavailable",
 }
 
 
@@ -123,6 +125,15 @@ class Internal(ApiError):
     status, code, default_message = 500, "internal", "Internal server error."
 
 
+class Unavailable(ApiError):
+    """The database cannot be reached or cannot take the request now; retry shortly."""
+
+    status, code, default_message = 503, "unavailable", "The store is unavailable; retry shortly."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, headers={"Retry-After": "1"})
+
+
 def error_response(
     status: int,
     code: str,
@@ -159,7 +170,7 @@ def translate(exc: errors.ServiceError | domain_errors.DomainError) -> ApiError:
         case errors.TooManyStreams():
             return RateLimited(exc.message)
         case errors.StoreUnavailable():
-            return Internal(exc.message)
+            return Unavailable(exc.message)
         case domain_errors.DomainError():
             return Conflict(str(exc))
         case _:  # a ServiceError added without a line here: say so loudly, answer safely
@@ -171,6 +182,11 @@ async def _translated(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.ServiceError | domain_errors.DomainError)
     error = translate(exc)
     return error_response(error.status, error.code, error.message, error.details, error.headers)
+
+
+async def _reads_unavailable(_: Request, exc: Exception) -> Response:
+    error = Unavailable()
+    return error_response(error.status, error.code, error.message, headers=error.headers)
 
 
 async def _http_error(_: Request, exc: Exception) -> Response:
@@ -191,7 +207,13 @@ async def _unexpected(_: Request, exc: Exception) -> Response:
 
 
 # The failures that handlers() answers with an API error of their own.
-EXPECTED = (ApiError, errors.ServiceError, domain_errors.DomainError, HTTPException)
+EXPECTED = (
+    ApiError,
+    errors.ServiceError,
+    domain_errors.DomainError,
+    reads.ReadsUnavailable,
+    HTTPException,
+)
 
 
 def handlers() -> dict[Any, ExceptionHandler]:
@@ -199,6 +221,7 @@ def handlers() -> dict[Any, ExceptionHandler]:
         ApiError: _api_error,
         errors.ServiceError: _translated,
         domain_errors.DomainError: _translated,
+        reads.ReadsUnavailable: _reads_unavailable,
         HTTPException: _http_error,
         Exception: _unexpected,
     }

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import anyio
     from starlette.requests import Request
 
-    from projections.sqlite import ReadPool
+    from projections.reads import ReadPool
     from service.edge.auth import TokenVerifier
     from service.edge.metrics import Metrics
     from service.settings import Settings

@@ -12,9 +12,8 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
-from domain.job import Job
 from projections import projector
-from service.store import chain, migrations
+from service.store import chain, decoding, migrations
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -138,8 +137,7 @@ class Ledger:
 class Scan:
     def __init__(self, connection: sqlite3.Connection, decode: Callable[[Any], Any]) -> None:
         self._connection = connection
-        self._decode = decode
-        self._ids: dict[str, UUID] = {}  # a job's id made once for its events
+        self._events = decoding.StoredEvents(decode)
         found = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'event_hashes'"
         self._hashed = connection.execute(found).fetchone() is not None  # not: unmigrated
 
@@ -205,20 +203,4 @@ class Scan:
         topic: str,
         state: Any,
     ) -> projector.Recorded | None:
-        """The stored event decoded by the library's mapper (upcasting old versions); None
-        when it does not decode."""
-        uuid = self._ids.get(job_id) if job_id is not None else None
-        if uuid is None:
-            if len(self._ids) > 10_000:
-                self._ids.clear()
-            try:
-                uuid = self._ids[job_id] = UUID(job_id)  # type: ignore[index]
-            except (TypeError, ValueError):
-                return None
-        try:
-            event = self._decode(StoredEvent(uuid, version, topic, state))
-        except Exception:  # edited into something that is no event: verify says so
-            return None
-        if not isinstance(event, Job.Event | Job.Created):
-            return None
-        return projector.Recorded(position=event_id, event=event)
+        return self._events.recorded(event_id, job_id, version, topic, state)

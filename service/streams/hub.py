@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from prometheus_client import Gauge
 
-    from projections.sqlite import ReadPool
+    from projections.reads import ReadPool
     from service.principal import Principal
 
 log = logging.getLogger("jobtrail.live")

@@ -24,7 +24,7 @@ from service import errors
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from projections.sqlite import ReadPool
+    from projections.reads import ReadPool
     from service.store.unit_of_work import UnitOfWork
     from service.store.writer import Writer
 

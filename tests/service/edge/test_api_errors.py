@@ -44,7 +44,13 @@ CASES = [
         "At most 7 open streams per user; close one first.",
         {},
     ),
-    (errors.StoreUnavailable(), 500, "internal", "The event store cannot take writes now.", {}),
+    (
+        errors.StoreUnavailable(),
+        503,
+        "unavailable",
+        "The event store cannot take writes now.",
+        {},
+    ),
 ]
 
 

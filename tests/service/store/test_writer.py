@@ -1,4 +1,5 @@
-"""The group-commit writer, driven directly on a real SQLite file."""
+"""The group-commit writer, driven directly on each backend (a real SQLite file, a real
+PostgreSQL database)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,13 @@ import pytest
 
 from domain import errors as domain_errors
 from service.jobs import commands
-from service.settings import Settings
 from service.store import backends
 from service.store.writer import Writer
 
 
 @pytest.fixture
-def store(tmp_path):
-    settings = dataclasses.replace(Settings(), database_url=f"sqlite:///{tmp_path / 'w.db'}")
-    store = backends.open_store(settings)
+def store(store_settings):
+    store = backends.open_store(store_settings)
     yield store
     store.close()
 
@@ -45,7 +44,7 @@ def _progress(job_id, percent):
     return command
 
 
-def test_one_group_commits_many_commands_and_snapshots_at_every_interval(store):
+def test_one_group_commits_many_commands_and_snapshots_at_every_interval(store, store_settings):
     writer = Writer(store, snapshot_interval=10)
     writer.start()
     job_id = _create(writer)
@@ -60,8 +59,10 @@ def test_one_group_commits_many_commands_and_snapshots_at_every_interval(store):
     writer.stop()
     assert writer.batches == 1
 
+    table = "jobtrail_snapshots" if store_settings.is_postgres else "stored_snapshots"
+
     def snapshot_versions(c):
-        c.execute("SELECT originator_version FROM stored_snapshots ORDER BY originator_version")
+        c.execute(f"SELECT originator_version FROM {table} ORDER BY originator_version")
         return [v for (v,) in c.fetchall()]
 
     versions = store.read(snapshot_versions)

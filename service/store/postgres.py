@@ -1,0 +1,374 @@
+"""The event store on PostgreSQL: the `eventsourcing` library's PostgreSQL persistence, with the
+read models maintained inside the transaction that records the events (as on SQLite), in one
+database that many service instances share.
+
+Global order. Every write transaction takes `LOCK TABLE <events> IN EXCLUSIVE MODE` first
+(`transaction()`), the PostgreSQL analogue of SQLite's BEGIN IMMEDIATE: writers of all
+instances take turns, so event ids are handed out in commit order, and a reader tailing after
+an id never sees a later id commit before an earlier one (rolled-back ids leave gaps that are
+never filled). Readers (`SELECT`) are not blocked by that lock.
+
+Schema. Versioned migrations (`MIGRATIONS`), applied when a store opens, each in a transaction
+that holds an advisory lock: instances that start at once take turns, the first does the work,
+the others find it done. The library's own table creation stays off (it fails when several
+processes run it at once).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+from uuid import UUID
+
+import psycopg
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresFactory,
+)
+from psycopg.rows import tuple_row
+
+from domain.job import Job
+from projections import postgres as dialect
+from projections import projector
+from service import errors
+from service.store import chain, decoding, transcoding
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+
+    from eventsourcing.domain import Snapshot
+    from eventsourcing.persistence import InfrastructureFactory, StoredEvent, Transcoder
+    from eventsourcing.utils import Environment
+
+    from projections.sql import Cursor
+    from service.settings import Settings
+    from service.store.base import ProjectionBatch, Scan
+
+T = TypeVar("T")
+
+# pg_advisory_xact_lock's key for schema changes: "jobtrail" in ASCII, as a bigint.
+_MIGRATION_LOCK = int.from_bytes(b"jobtrail", "big") & (2**63 - 1)
+# How long a writer waits for the events table's lock before the request gets a 503.
+_LOCK_TIMEOUT_SECONDS = 10
+
+
+class ProjectingRecorder(PostgresApplicationRecorder):
+    def insert_in(
+        self, cursor: dialect.Cursor, stored_events: Sequence[StoredEvent], batch: ProjectionBatch
+    ) -> None:
+        """Inserts the batch's events in the transaction of `cursor`, then their read-model
+        rows and the batch's other writes."""
+        # The library's statements read their rows as dicts: a cursor of their own.
+        with cursor.connection.cursor() as curs:
+            self._insert_stored_events(curs, stored_events)  # locks (held already), NOTIFY
+            positions = self._fetch_ids_after_insert_events(curs, stored_events)
+        assert positions is not None and len(positions) == len(batch.events)
+        batch.positions = list(positions)
+        recorded = [
+            projector.Recorded(position=p, event=e)
+            for p, e in zip(positions, batch.events, strict=True)
+        ]
+        batch.documents = projector.apply(cursor, recorded, batch.jobs)
+        for write in batch.writes:
+            write(cursor)
+
+
+class _Factory(PostgresFactory):
+    application_recorder_class = ProjectingRecorder
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One step of the schema, numbered from 1; released steps are never edited (a change is
+    a new step). `statements` runs in the transaction that records the step as applied."""
+
+    version: int
+    name: str
+    statements: Callable[[PostgresEventStore], Sequence[str | psycopg.sql.Composed]]
+
+
+def _library_tables(store: PostgresEventStore) -> list[str | psycopg.sql.Composed]:
+    # The library's own statements for its events and snapshots tables (its version is
+    # pinned), each once (both use one composite type), the types first as in its
+    # create_table().
+    statements: dict[str, str | psycopg.sql.Composed] = {}
+    for recorder in (store.recorder_of_events, store.recorder_of_snapshots):
+        for statement in recorder.sql_create_statements:
+            statements.setdefault(statement.as_string(), statement)
+    types = [s for text, s in statements.items() if "CREATE TYPE" in text]
+    return [*types, *(s for s in statements.values() if s not in types)]
+
+
+MIGRATIONS = (
+    Migration(1, "the event store's tables", _library_tables),
+    Migration(2, "the read models", lambda _: dialect.schema()),
+)
+
+
+class PostgresEventStore(Application[UUID]):
+    """The jobs' event store in a PostgreSQL database, read models beside the events.
+
+    `Writer` is its only writer in this process; other instances write to the same database.
+    """
+
+    name = "jobtrail"
+    is_snapshotting_enabled = True
+
+    def construct_factory(self, env: Environment) -> InfrastructureFactory[Any]:
+        return cast("InfrastructureFactory[Any]", _Factory(env))
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = transcoding.SafeJSONTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
+
+    @classmethod
+    def open(cls, settings: Settings) -> PostgresEventStore:
+        pg = settings.postgres
+        # Prefixed with the application's name: the library reads those keys first, also
+        # from the process environment, which must not override these.
+        env = {
+            "POSTGRES_DBNAME": pg.dbname,
+            "POSTGRES_HOST": pg.host,
+            "POSTGRES_PORT": str(pg.port),
+            "POSTGRES_USER": pg.user,
+            "POSTGRES_PASSWORD": pg.password,
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+            "POSTGRES_LOCK_TIMEOUT": str(_LOCK_TIMEOUT_SECONDS),
+            "POSTGRES_PRE_PING": "y",  # a connection the server dropped is replaced
+            "POSTGRES_ENABLE_DB_FUNCTIONS": "n",  # unsafe: no table lock (the notes)
+            "CREATE_TABLE": "n",  # the migrations below make the tables
+        }
+        store = cls(env={f"{cls.name.upper()}_{key}": value for key, value in env.items()})
+        try:
+            with _translated():
+                store.migrate()
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    @property
+    def recorder_of_events(self) -> ProjectingRecorder:
+        recorder = self.recorder
+        assert isinstance(recorder, ProjectingRecorder)
+        return recorder
+
+    @property
+    def recorder_of_snapshots(self) -> PostgresAggregateRecorder:
+        assert self.snapshots is not None
+        recorder = self.snapshots.recorder
+        assert isinstance(recorder, PostgresAggregateRecorder)
+        return recorder
+
+    @property
+    def _datastore(self) -> PostgresDatastore:
+        return self.recorder_of_events.datastore
+
+    @property
+    def _events_table(self) -> psycopg.sql.Composable:
+        return psycopg.sql.Identifier(self.recorder_of_events.events_table_name)
+
+    def migrate(self) -> list[int]:
+        """Applies the steps of `MIGRATIONS` not applied yet; returns their versions."""
+        applied = []
+        for step in MIGRATIONS:
+            with self._datastore.transaction(commit=True) as c:
+                c.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+                c.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+                    " name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+                )
+                c.execute("SELECT 1 FROM schema_migrations WHERE version = %s", (step.version,))
+                if c.fetchone() is not None:
+                    continue
+                for statement in step.statements(self):
+                    c.execute(statement, prepare=False)
+                c.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                    (step.version, step.name),
+                )
+            applied.append(step.version)
+        # The library's composite type of stored events exists now: let psycopg know it.
+        self._datastore.register_type_adapters()
+        return applied
+
+    def load(self, job_id: UUID, version: int | None = None) -> Job:
+        try:
+            with _translated():
+                job: Job = self.repository.get(job_id, version=version)
+        except AggregateNotFoundError:
+            raise errors.JobNotFound(job_id) from None
+        assert isinstance(job, Job)
+        return job
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        with (
+            _translated(),
+            self._datastore.get_connection() as connection,
+            connection.transaction(),
+            connection.cursor(row_factory=tuple_row) as raw,
+        ):
+            # The events table's write lock from the start, not from the first insert: what
+            # the transaction reads stays true until it commits, whichever instance writes,
+            # and ids are handed out in commit order (a tailer never skips a later-filled id).
+            raw.execute(f"SET LOCAL lock_timeout = '{_LOCK_TIMEOUT_SECONDS}s'")
+            raw.execute(
+                psycopg.sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(self._events_table)
+            )
+            yield dialect.Cursor(raw)
+
+    def record(self, cursor: Cursor, batch: ProjectionBatch) -> None:
+        if not batch.events:
+            for write in batch.writes:
+                write(cursor)
+            return
+        assert isinstance(cursor, dialect.Cursor)
+        to_stored_event = self.mapper.to_stored_event
+        with _translated():
+            self.recorder_of_events.insert_in(
+                cursor, [to_stored_event(e) for e in batch.events], batch
+            )
+
+    def written_after(self, cursor: Cursor, position: int) -> tuple[int, set[UUID]]:
+        assert isinstance(cursor, dialect.Cursor)
+        raw, table = cursor.raw, self._events_table
+        raw.execute(psycopg.sql.SQL("SELECT MAX(notification_id) FROM {}").format(table))
+        row = raw.fetchone()
+        newest = int(row[0] or 0) if row else 0
+        if newest <= position:
+            return newest, set()
+        raw.execute(
+            psycopg.sql.SQL(
+                "SELECT DISTINCT originator_id FROM {} WHERE notification_id > %s"
+            ).format(table),
+            (position,),
+        )
+        return newest, {UUID(str(found)) for (found,) in raw.fetchall()}
+
+    def put_snapshots(self, snapshots: Sequence[Snapshot]) -> None:
+        assert self.snapshots is not None
+        with _translated():
+            self.snapshots.put(list(snapshots))
+
+    def read(self, query: Callable[[Cursor], T]) -> T:
+        with (
+            _translated(),
+            self._datastore.get_connection() as connection,
+            connection.transaction(force_rollback=True),
+            connection.cursor(row_factory=tuple_row) as raw,
+        ):
+            # One snapshot for every statement of the query, as an SQLite read transaction.
+            raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            return query(dialect.Cursor(raw))
+
+    def write(self, change: Callable[[Cursor], T]) -> T:
+        with self.transaction() as c:
+            return change(c)
+
+    def recorded_after(self, position: int, limit: int) -> list[projector.Recorded]:
+        with _translated():
+            notifications = self.recorder.select_notifications(
+                start=position, limit=limit, inclusive_of_start=False
+            )
+        recorded = []
+        for notification in notifications:
+            event = self.mapper.to_domain_event(notification)
+            assert isinstance(event, Job.Event | Job.Created)
+            recorded.append(projector.Recorded(position=notification.id, event=event))
+        return recorded
+
+    def position_of(self, job_id: UUID, seq: int) -> int | None:
+        statement = psycopg.sql.SQL(
+            "SELECT notification_id FROM {} WHERE originator_id = %s AND originator_version = %s"
+        ).format(self._events_table)
+
+        def query(c: Cursor) -> int | None:
+            assert isinstance(c, dialect.Cursor)
+            c.raw.execute(statement, (job_id, seq))
+            row = c.raw.fetchone()
+            return None if row is None else int(row[0])
+
+        return self.read(query)
+
+    def max_position(self) -> int:
+        with _translated():
+            return self.recorder.max_notification_id() or 0
+
+    def tracking_position(self) -> int:
+        return self.read(projector.tracking_position)
+
+    def pending_migrations(self) -> list[str]:
+        return []  # a PostgreSQL store is migrated when it is opened, whoever opens it
+
+    @contextlib.contextmanager
+    def scan(self) -> Iterator[Scan]:
+        with (
+            _translated(),
+            self._datastore.get_connection() as connection,
+            connection.transaction(force_rollback=True),
+        ):
+            with connection.cursor() as raw:  # one snapshot for the whole audit
+                raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            yield _Scan(connection, self._events_table, self.mapper.to_domain_event)
+
+
+class _Scan:
+    """The audit's read scan on PostgreSQL. The hash chains are SQLite's only so far: no
+    hashes here (the log pass has nothing to check; each job's version order, fold and read
+    rows are checked as on SQLite)."""
+
+    def __init__(
+        self,
+        connection: psycopg.Connection[Any],
+        table: psycopg.sql.Composable,
+        decode: Callable[[StoredEvent], Any],
+    ) -> None:
+        self._connection = connection
+        self._table = table
+        self._events = decoding.StoredEvents(decode)
+
+    def cursor(self) -> Cursor:
+        return dialect.Cursor(self._connection.cursor(row_factory=tuple_row))
+
+    def log(self) -> Iterator[chain.Link]:
+        return iter(())
+
+    def events(self, after: int) -> Iterator[tuple[chain.Link, projector.Recorded | None]]:
+        return self._stream("WHERE notification_id > %s ORDER BY notification_id", (after,))
+
+    def jobs(self) -> Iterator[tuple[chain.Link, projector.Recorded | None]]:
+        return self._stream("ORDER BY originator_id, originator_version", ())
+
+    def _stream(
+        self, rest: str, params: tuple[Any, ...]
+    ) -> Iterator[tuple[chain.Link, projector.Recorded | None]]:
+        statement = psycopg.sql.SQL(
+            "SELECT notification_id, replace(originator_id::text, '-', ''), originator_version,"
+            " topic, state FROM {} " + rest
+        ).format(self._table)
+        # A server-side cursor: rows come in batches, at constant memory at any size.
+        with self._connection.cursor(name="audit_scan", row_factory=tuple_row) as raw:
+            raw.itersize = 2000
+            raw.execute(statement, params)
+            for event_id, job_id, version, topic, state in raw:
+                state = bytes(state)
+                link = chain.Link(event_id, job_id, version, None, None, topic, state)
+                yield link, self._events.recorded(event_id, job_id, version, topic, state)
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    """The library's and psycopg's database errors as the application's."""
+    try:
+        yield
+    except (IntegrityError, psycopg.IntegrityError) as exc:  # another writer saved it first
+        raise errors.ConcurrentChange() from exc
+    except (OperationalError, InterfaceError, psycopg.OperationalError) as exc:
+        raise errors.StoreUnavailable() from exc  # unreachable, locked too long, gone
