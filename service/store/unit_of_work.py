@@ -5,6 +5,8 @@ of the read models run in that transaction, which holds the write lock from its 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 from uuid import UUID
 
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 P = ParamSpec("P")
+_NO_LEASES: Mapping[UUID, tuple[str, float, int]] = MappingProxyType({})
 
 
 class UnitOfWork:
@@ -34,6 +37,7 @@ class UnitOfWork:
         cursor: Cursor,
         clock: Callable[[], datetime],
         interval: int,
+        known_leases: Mapping[UUID, tuple[str, float, int]] = _NO_LEASES,
     ) -> None:
         self._load = load
         self._new_id = new_id
@@ -56,6 +60,8 @@ class UnitOfWork:
         # Leases as this group has read, set or renewed them: job id → (token, seconds,
         # expiry ms), or None when the job holds none (see service/workers/leases.py).
         self.leases: dict[UUID, tuple[str, float, int] | None] = {}
+        # Leases as earlier groups of this writer committed them (see leases.current).
+        self.known_leases = known_leases
         self.now = clock()
 
     def get(self, job_id: UUID) -> Job:

@@ -88,6 +88,8 @@ class Writer:
         # (a batch parent following its children) commit atomically with them.
         self._policy = policy
         self._cache: collections.OrderedDict[UUID, Job] = collections.OrderedDict()
+        # The leases of running jobs as this writer's groups committed them (leases.current).
+        self._leases: dict[UUID, tuple[str, float, int]] = {}
         self._cache_size = cache_size
         self._max_batch = max_batch
         self._snapshot_interval = snapshot_interval
@@ -250,6 +252,7 @@ class Writer:
                     cursor=cursor,
                     clock=self._clock,
                     interval=self._snapshot_interval,
+                    known_leases=self._leases,
                 )
                 jobs = uow.jobs
                 outcomes = self._run_commands(uow, group)
@@ -268,6 +271,7 @@ class Writer:
                 self._cache.pop(job.id, None)
             else:
                 self._remember(job)
+        self._remember_leases(uow)
         position = batch.positions[-1] if batch.positions else 0
         self._seen = max(self._seen, position)
         self.batches += 1
@@ -292,7 +296,19 @@ class Writer:
         newest, changed = self.store.written_after(cursor, self._seen)
         for job_id in changed:
             self._cache.pop(job_id, None)
+            self._leases.pop(job_id, None)
         self._seen = newest
+
+    def _remember_leases(self, uow: UnitOfWork) -> None:
+        """After a commit: the leases the group read, set or renewed, of jobs still running."""
+        for job_id, lease in uow.leases.items():
+            job = uow.jobs.get(job_id)
+            if lease is None or job is None or job.deleted or job.status != "running":
+                self._leases.pop(job_id, None)
+            else:
+                self._leases[job_id] = lease
+        if len(self._leases) > self._cache_size:
+            self._leases.clear()
 
     def _run_commands(
         self, uow: UnitOfWork, group: list[_Request]

@@ -40,11 +40,22 @@ def to_datetime(epoch_ms: int) -> datetime:
 
 
 def current(uow: UnitOfWork, job_id: uuid.UUID) -> tuple[str, float, int] | None:
-    """(token, seconds, expiry ms) of the job's lease, as this group has left it (the row is
-    read once per group: the group's transaction holds the write lock, so it stays true)."""
+    """(token, seconds, expiry ms) of the job's lease, as this group has left it.
+
+    The row is read once per group (the group's transaction holds the write lock, so it stays
+    true), and not at all while a lease this writer committed is still unexpired: a lease only
+    ever changes by a renewal, which can only move its expiry later (whichever process renews
+    it), or by an event (a new attempt, an ended one), after which the writer forgets it.
+    So a known lease that has not expired yet is valid at least until then.
+    """
     if job_id not in uow.leases:
-        row = uow.read(leases_view.get, job_id)
-        uow.leases[job_id] = None if row is None else (row.token, row.seconds, row.expires_ms)
+        known = uow.known_leases.get(job_id)
+        if known is not None and known[2] > documents.epoch_ms(uow.now):
+            uow.leases[job_id] = known
+        else:
+            row = uow.read(leases_view.get, job_id)
+            lease = None if row is None else (row.token, row.seconds, row.expires_ms)
+            uow.leases[job_id] = lease
     return uow.leases[job_id]
 
 

@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -180,3 +181,27 @@ def test_a_process_never_answers_from_a_stale_copy_of_a_job(served: Served) -> N
     seen = served.request(b, "alice", "GET", f"/jobs/{job['id']}").json()
     assert seen["version"] == 2 + 10 + 1  # created, started, 10 reports, cancel asked
     assert seen["progress"]["completed"] == 9
+
+
+def test_a_lease_renewed_through_another_process_stays_held(served: Served) -> None:
+    """A process remembers the leases its writer renewed, but only trusts such a memory until
+    the expiry it knew: renewals through another process, which it never sees, must not make
+    it call a held lease lost. Time passing is the scenario here: the lease is 1.5 s long and
+    only B renews it, past the expiry A last knew."""
+    a, _ = served.start()
+    b, _ = served.start()
+    job = served.request(a, "alice", "POST", "/jobs", json={"type": "mp.lease"}).json()
+    body = {"types": ["mp.lease"], "worker_id": "w", "lease_seconds": 1.5}
+    claimed = served.request(a, "worker", "POST", "/workers/claim", json=body).json()
+    assert claimed["job"]["id"] == job["id"]
+    lease = {"Job-Lease": claimed["lease"]["token"]}
+    path = f"/jobs/{job['id']}/heartbeat"
+    known_to_a = served.request(a, "worker", "POST", path, headers=lease).json()
+    deadline = time.monotonic() + 2.5
+    while time.monotonic() < deadline:  # only B renews, well within each lease
+        answer = served.request(b, "worker", "POST", path, headers=lease)
+        assert answer.status_code == 200, answer.text
+        time.sleep(0.3)
+    renewed = served.request(a, "worker", "POST", path, headers=lease)
+    assert renewed.status_code == 200, renewed.text  # not 409 lease_lost
+    assert renewed.json()["lease_expires_at"] > known_to_a["lease_expires_at"]
