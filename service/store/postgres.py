@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
 
 import psycopg
-from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
@@ -32,17 +31,16 @@ from eventsourcing.postgres import (
 )
 from psycopg.rows import tuple_row
 
-from domain.job import Job
 from projections import postgres as dialect
 from projections import projector
 from service import errors
-from service.store import chain, decoding, transcoding
+from service.store import chain, decoding, library
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
+    from contextlib import AbstractContextManager
 
-    from eventsourcing.domain import Snapshot
-    from eventsourcing.persistence import InfrastructureFactory, StoredEvent, Transcoder
+    from eventsourcing.persistence import InfrastructureFactory, StoredEvent
     from eventsourcing.utils import Environment
 
     from projections.sql import Cursor
@@ -110,22 +108,19 @@ MIGRATIONS = (
 )
 
 
-class PostgresEventStore(Application[UUID]):
+class PostgresEventStore(library.LibraryStore):
     """The jobs' event store in a PostgreSQL database, read models beside the events.
 
     `Writer` is its only writer in this process; other instances write to the same database.
     """
 
-    name = "jobtrail"
-    is_snapshotting_enabled = True
+    name = "jobtrail"  # the library names every class anew (its tables, its settings)
+
+    def _translated(self) -> AbstractContextManager[None]:
+        return _translated_errors()
 
     def construct_factory(self, env: Environment) -> InfrastructureFactory[Any]:
         return cast("InfrastructureFactory[Any]", _Factory(env))
-
-    def construct_transcoder(self) -> Transcoder:
-        transcoder = transcoding.SafeJSONTranscoder()
-        self.register_transcodings(transcoder)
-        return transcoder
 
     @classmethod
     def open(cls, settings: Settings) -> PostgresEventStore:
@@ -146,7 +141,7 @@ class PostgresEventStore(Application[UUID]):
         }
         store = cls(env={f"{cls.name.upper()}_{key}": value for key, value in env.items()})
         try:
-            with _translated():
+            with store._translated():
                 store.migrate()
         except BaseException:
             store.close()
@@ -198,19 +193,10 @@ class PostgresEventStore(Application[UUID]):
         self._datastore.register_type_adapters()
         return applied
 
-    def load(self, job_id: UUID, version: int | None = None) -> Job:
-        try:
-            with _translated():
-                job: Job = self.repository.get(job_id, version=version)
-        except AggregateNotFoundError:
-            raise errors.JobNotFound(job_id) from None
-        assert isinstance(job, Job)
-        return job
-
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Cursor]:
         with (
-            _translated(),
+            self._translated(),
             self._datastore.get_connection() as connection,
             connection.transaction(),
             connection.cursor(row_factory=tuple_row) as raw,
@@ -231,7 +217,7 @@ class PostgresEventStore(Application[UUID]):
             return
         assert isinstance(cursor, dialect.Cursor)
         to_stored_event = self.mapper.to_stored_event
-        with _translated():
+        with self._translated():
             self.recorder_of_events.insert_in(
                 cursor, [to_stored_event(e) for e in batch.events], batch
             )
@@ -252,14 +238,9 @@ class PostgresEventStore(Application[UUID]):
         )
         return newest, {UUID(str(found)) for (found,) in raw.fetchall()}
 
-    def put_snapshots(self, snapshots: Sequence[Snapshot]) -> None:
-        assert self.snapshots is not None
-        with _translated():
-            self.snapshots.put(list(snapshots))
-
     def read(self, query: Callable[[Cursor], T]) -> T:
         with (
-            _translated(),
+            self._translated(),
             self._datastore.get_connection() as connection,
             connection.transaction(force_rollback=True),
             connection.cursor(row_factory=tuple_row) as raw,
@@ -267,22 +248,6 @@ class PostgresEventStore(Application[UUID]):
             # One snapshot for every statement of the query, as an SQLite read transaction.
             raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             return query(dialect.Cursor(raw))
-
-    def write(self, change: Callable[[Cursor], T]) -> T:
-        with self.transaction() as c:
-            return change(c)
-
-    def recorded_after(self, position: int, limit: int) -> list[projector.Recorded]:
-        with _translated():
-            notifications = self.recorder.select_notifications(
-                start=position, limit=limit, inclusive_of_start=False
-            )
-        recorded = []
-        for notification in notifications:
-            event = self.mapper.to_domain_event(notification)
-            assert isinstance(event, Job.Event | Job.Created)
-            recorded.append(projector.Recorded(position=notification.id, event=event))
-        return recorded
 
     def position_of(self, job_id: UUID, seq: int) -> int | None:
         statement = psycopg.sql.SQL(
@@ -297,20 +262,13 @@ class PostgresEventStore(Application[UUID]):
 
         return self.read(query)
 
-    def max_position(self) -> int:
-        with _translated():
-            return self.recorder.max_notification_id() or 0
-
-    def tracking_position(self) -> int:
-        return self.read(projector.tracking_position)
-
     def pending_migrations(self) -> list[str]:
         return []  # a PostgreSQL store is migrated when it is opened, whoever opens it
 
     @contextlib.contextmanager
     def scan(self) -> Iterator[Scan]:
         with (
-            _translated(),
+            self._translated(),
             self._datastore.get_connection() as connection,
             connection.transaction(force_rollback=True),
         ):
@@ -364,7 +322,7 @@ class _Scan:
 
 
 @contextlib.contextmanager
-def _translated() -> Iterator[None]:
+def _translated_errors() -> Iterator[None]:
     """The library's and psycopg's database errors as the application's."""
     try:
         yield

@@ -11,7 +11,6 @@ import sqlite3
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
@@ -27,17 +26,16 @@ from eventsourcing.sqlite import (
     SQLiteFactory,
 )
 
-from domain.job import Job
 from projections import projector, sql
 from service import errors
-from service.store import migrations, sqlite_audit, transcoding
+from service.store import library, migrations, sqlite_audit
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
+    from contextlib import AbstractContextManager
     from pathlib import Path
 
-    from eventsourcing.domain import Snapshot
-    from eventsourcing.persistence import InfrastructureFactory, Transcoder
+    from eventsourcing.persistence import InfrastructureFactory
     from eventsourcing.utils import Environment
 
     from projections.sql import Cursor
@@ -131,22 +129,19 @@ class _Factory(SQLiteFactory):
         pool.close()
 
 
-class SQLiteEventStore(Application[UUID]):
+class SQLiteEventStore(library.LibraryStore):
     """The jobs' event store in one SQLite file (WAL), read models beside the events.
 
     `Writer` is its only writer in this process.
     """
 
-    name = "jobtrail"
-    is_snapshotting_enabled = True
+    name = "jobtrail"  # the library names every class anew (its tables, its settings)
+
+    def _translated(self) -> AbstractContextManager[None]:
+        return _translated_errors()
 
     def construct_factory(self, env: Environment) -> InfrastructureFactory[Any]:
         return cast("InfrastructureFactory[Any]", _Factory(env))
-
-    def construct_transcoder(self) -> Transcoder:
-        transcoder = transcoding.SafeJSONTranscoder()
-        self.register_transcodings(transcoder)
-        return transcoder
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> SQLiteEventStore:
@@ -186,19 +181,10 @@ class SQLiteEventStore(Application[UUID]):
         assert isinstance(recorder, ProjectingRecorder)
         return recorder.datastore
 
-    def load(self, job_id: UUID, version: int | None = None) -> Job:
-        try:
-            with _translated():
-                job: Job = self.repository.get(job_id, version=version)
-        except AggregateNotFoundError:
-            raise errors.JobNotFound(job_id) from None
-        assert isinstance(job, Job)
-        return job
-
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Cursor]:
         datastore = self._datastore
-        with _translated(), datastore.get_connection(commit=True) as connection:
+        with self._translated(), datastore.get_connection(commit=True) as connection:
             cursor = connection.cursor()
             # IMMEDIATE: the write lock from the start, not from the first write, so that
             # what the transaction reads cannot change under it (another process, or a
@@ -234,7 +220,7 @@ class SQLiteEventStore(Application[UUID]):
         # would only add protocol checks per event (slow isinstance on typing Protocols), a
         # transaction of their own, and snapshot logic that the writer does itself.
         to_stored_event = self.mapper.to_stored_event
-        with _translated():
+        with self._translated():
             recorder.insert_in(
                 cast("SQLiteCursor", cursor), [to_stored_event(e) for e in batch.events], batch
             )
@@ -249,30 +235,9 @@ class SQLiteEventStore(Application[UUID]):
         )
         return newest, {UUID(row[0]) for row in cursor.fetchall()}
 
-    def put_snapshots(self, snapshots: Sequence[Snapshot]) -> None:
-        assert self.snapshots is not None
-        with _translated():
-            self.snapshots.put(list(snapshots))
-
     def read(self, query: Callable[[Cursor], T]) -> T:
-        with _translated(), self._datastore.transaction(commit=False) as c:
+        with self._translated(), self._datastore.transaction(commit=False) as c:
             return query(c)
-
-    def write(self, change: Callable[[Cursor], T]) -> T:
-        with self.transaction() as c:
-            return change(c)
-
-    def recorded_after(self, position: int, limit: int) -> list[projector.Recorded]:
-        with _translated():
-            notifications = self.recorder.select_notifications(
-                start=position, limit=limit, inclusive_of_start=False
-            )
-        recorded = []
-        for notification in notifications:
-            event = self.mapper.to_domain_event(notification)
-            assert isinstance(event, Job.Event | Job.Created)
-            recorded.append(projector.Recorded(position=notification.id, event=event))
-        return recorded
 
     def position_of(self, job_id: UUID, seq: int) -> int | None:
         def query(c: Cursor) -> int | None:
@@ -286,16 +251,9 @@ class SQLiteEventStore(Application[UUID]):
 
         return self.read(query)
 
-    def max_position(self) -> int:
-        with _translated():
-            return self.recorder.max_notification_id() or 0
-
-    def tracking_position(self) -> int:
-        return self.read(projector.tracking_position)
-
     @contextlib.contextmanager
     def scan(self) -> Iterator[Scan]:
-        with _translated(), self._datastore.transaction(commit=False) as c:
+        with self._translated(), self._datastore.transaction(commit=False) as c:
             yield sqlite_audit.Scan(c.sqlite_cursor.connection, self.mapper.to_domain_event)
 
 
@@ -315,7 +273,7 @@ def _one_at_a_time(db_path: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _translated() -> Iterator[None]:
+def _translated_errors() -> Iterator[None]:
     """The library's database errors as the application's (the writer acts on the kind)."""
     try:
         yield
