@@ -29,6 +29,8 @@ Schema = dict[str, Any]
 MISSING: Final[Any] = object()  # a field without a default
 JSON_VALUE: Final = "#/components/schemas/JsonValue"
 _INVALID: Final[Any] = object()
+_HAS_NUL: Final[Any] = object()  # a string with U+0000, which no PostgreSQL text column holds
+NO_NUL_PATTERN = "^[^\\u0000]*$"  # the same rule in the OpenAPI document
 _WITH_OR_NULL = frozenset({"string", "integer", "number"})  # as the 400 messages always read
 _DEFAULTS = settings.Limits()
 
@@ -146,6 +148,8 @@ def _check(shape: Shape, body: Any, ctx: _Context, prefix: str) -> dict[str, Any
         value = _CONVERT[field.kind](field, raw, ctx, prefix + name)
         if value is _INVALID:
             ctx.add(prefix + name, message(field, limits))
+        elif value is _HAS_NUL:
+            ctx.add(prefix + name, bodies.NO_NUL)
         elif field.size_limited and _too_large(raw, ctx):
             ctx.add(prefix + name, f"is larger than {limits.field_bytes} bytes as JSON")
         else:
@@ -166,6 +170,8 @@ def _in_order(shape: Shape, body: dict[str, Any]) -> tuple[Field, ...]:
 def _string(field: Field, value: Any, ctx: _Context, _: str) -> Any:
     if not isinstance(value, str):
         return _INVALID
+    if "\x00" in value:
+        return _HAS_NUL
     if field.pattern is not None and not field.pattern.fullmatch(value):
         return _INVALID
     size = len(value.encode()) if field.unit == "bytes" else len(value)
@@ -331,6 +337,8 @@ def _string_schema(field: Field, low: int | None, high: int | None, _: Limits) -
     result: Schema = {"type": "string"}
     if field.pattern is not None:
         result["pattern"] = f"^{field.pattern.pattern}$"
+    else:  # U+0000 is refused (`_string`): no PostgreSQL text column holds it
+        result["pattern"] = NO_NUL_PATTERN
     if low:
         result["minLength"] = low
     if high is not None:

@@ -262,6 +262,9 @@ def _principal(claims: dict[str, Any]) -> Principal:
     if not sub.isascii() and not bodies.is_unicode(sub):  # "\ud800": nothing could store it
         problem = "is not valid Unicode"
         raise errors.Unauthorized(f"The token's 'sub' claim {problem}.", details={"sub": problem})
+    if "\x00" in sub:  # the owner column: no PostgreSQL text holds U+0000
+        problem = bodies.NO_NUL
+        raise errors.Unauthorized(f"The token's 'sub' claim {problem}.", details={"sub": problem})
     if scope is None:
         scopes = DEFAULT_SCOPES
     elif isinstance(scope, str):

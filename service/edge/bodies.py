@@ -167,6 +167,9 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# Refused in every text the API stores as text (contract strings, query values, a token's
+# sub): no PostgreSQL text column holds U+0000. JSON values (payload, ...) keep it, escaped.
+NO_NUL = "must not contain the NUL character (U+0000)"
 MAX_DEPTH = 64  # of nested objects and arrays, in any body
 MAX_INTEGER = 2**63 - 1  # a signed 64-bit integer: what SQLite and PostgreSQL store
 MIN_INTEGER = -(2**63)

@@ -29,6 +29,9 @@ class Params:
                 f"Unknown query parameter: {unknown[0]!r}.",
                 details=dict.fromkeys(unknown, "unknown parameter"),
             )
+        for name, value in query.multi_items():
+            if "\x00" in value:  # no PostgreSQL text column or parameter holds one
+                raise _invalid(name, bodies.NO_NUL)
 
     def has(self, name: str) -> bool:
         return name in self._query

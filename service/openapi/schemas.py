@@ -40,6 +40,14 @@ def nullable(schema: Schema) -> Schema:
     return widened
 
 
+def without_nul(schema: Schema) -> Schema:
+    """A string schema that also refuses U+0000 (one pattern per schema: a string that has
+    one, an enum or a format keeps its own, which admit no NUL anyway)."""
+    if schema.get("type") != "string" or {"pattern", "enum", "format"} & schema.keys():
+        return schema
+    return {**schema, "pattern": fields.NO_NUL_PATTERN}
+
+
 def _described(schema: Schema, description: str) -> Schema:
     return {**schema, "description": description} if description else schema
 
@@ -330,6 +338,8 @@ def _query(name: str, description: str, schema: Schema, *, many: bool = False) -
 def _param(
     where: str, name: str, description: str, schema: Schema, *, many: bool = False
 ) -> Schema:
+    if where == "query":
+        schema = without_nul(schema)
     parameter: Schema = {"name": name, "in": where, "description": description, "schema": schema}
     if where == "path":
         parameter["required"] = True

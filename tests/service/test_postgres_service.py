@@ -13,6 +13,7 @@ from psycopg import sql
 
 from service.store import backends, verification
 from tests import sse_reader
+from tests.service.edge import nul_cases
 from tests.service.edge.hostile import SSE
 from tests.support import LiveServer, call, claim, create, create_for_worker, wait_for
 
@@ -140,3 +141,7 @@ def test_two_instances_on_one_database_serve_one_job_between_them(pg_settings):
         assert verification.verify(store) == []
     finally:
         store.close()
+
+
+def test_the_nul_character_is_a_400_on_postgres_not_a_500(live):
+    nul_cases.check_nul_is_refused_everywhere(live)

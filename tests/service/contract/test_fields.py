@@ -20,6 +20,9 @@ from service.jobs import commands
 from service.openapi import document as openapi
 from service.settings import Limits
 
+# Every string that no pattern of its own restricts refuses U+0000 (API.md "Values").
+NUL = fields.NO_NUL_PATTERN
+
 SHAPES = {
     "JobCreate": validation.JOB_CREATE,
     "JobCreateChild": validation.JOB_CHILD,
@@ -150,7 +153,7 @@ def test_schema_of_a_table() -> None:
     assert fields.schema(SMALL, TINY) == {
         "type": "object",
         "properties": {
-            "name": {"type": "string", "minLength": 1, "maxLength": 3},
+            "name": {"type": "string", "pattern": NUL, "minLength": 1, "maxLength": 3},
             "size": {"type": "integer", "minimum": 1, "maximum": 5, "default": 1},
             "ratio": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
             "level": {"type": "string", "enum": ["b", "a", "x"]},
@@ -160,7 +163,12 @@ def test_schema_of_a_table() -> None:
                 "(configurable); over it → 400 naming the field.",
             },
             # A character is at most 4 bytes: a byte limit is stated as a safe length.
-            "note": {"type": "string", "maxLength": 1, "description": "At most 4 bytes."},
+            "note": {
+                "type": "string",
+                "pattern": NUL,
+                "maxLength": 1,
+                "description": "At most 4 bytes.",
+            },
         },
         "required": ["name"],
         "additionalProperties": False,
