@@ -13,6 +13,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from projections import projector
+
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
     from uuid import UUID
@@ -40,6 +42,19 @@ class ProjectionBatch:
     # Filled in by `record`: each event's global id, and each changed job's rendered document.
     positions: list[int] = field(default_factory=list)
     documents: dict[UUID, str] = field(default_factory=dict)
+
+    def project(self, cursor: Cursor, positions: Sequence[int]) -> None:
+        """In the transaction that has just stored the events (their ids `positions`): their
+        read-model rows, then the batch's other writes."""
+        assert len(positions) == len(self.events)
+        self.positions = list(positions)
+        recorded = [
+            projector.Recorded(position=p, event=e)
+            for p, e in zip(positions, self.events, strict=True)
+        ]
+        self.documents = projector.apply(cursor, recorded, self.jobs)
+        for write in self.writes:
+            write(cursor)
 
 
 class Scan(Protocol):

@@ -65,15 +65,8 @@ class ProjectingRecorder(PostgresApplicationRecorder):
         with cursor.connection.cursor() as curs:
             self._insert_stored_events(curs, stored_events)  # locks (held already), NOTIFY
             positions = self._fetch_ids_after_insert_events(curs, stored_events)
-        assert positions is not None and len(positions) == len(batch.events)
-        batch.positions = list(positions)
-        recorded = [
-            projector.Recorded(position=p, event=e)
-            for p, e in zip(positions, batch.events, strict=True)
-        ]
-        batch.documents = projector.apply(cursor, recorded, batch.jobs)
-        for write in batch.writes:
-            write(cursor)
+        assert positions is not None
+        batch.project(cursor, positions)
 
 
 class _Factory(PostgresFactory):

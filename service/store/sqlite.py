@@ -26,7 +26,7 @@ from eventsourcing.sqlite import (
     SQLiteFactory,
 )
 
-from projections import projector, sql
+from projections import sql
 from service import errors
 from service.store import library, migrations, sqlite_audit
 
@@ -103,16 +103,9 @@ class ProjectingRecorder(SQLiteApplicationRecorder):
         """Inserts the batch's events with the cursor of an open transaction, their hash
         chains, then their read-model rows and the batch's other writes."""
         positions = self._insert_events(c, stored_events)
-        assert positions is not None and len(positions) == len(batch.events)
+        assert positions is not None
         sqlite_audit.link(c, positions, stored_events, self.heads, self.uncommitted)
-        batch.positions = list(positions)
-        recorded = [
-            projector.Recorded(position=p, event=e)
-            for p, e in zip(positions, batch.events, strict=True)
-        ]
-        batch.documents = projector.apply(c, recorded, batch.jobs)
-        for write in batch.writes:
-            write(c)
+        batch.project(c, positions)
 
 
 class _Factory(SQLiteFactory):
