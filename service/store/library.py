@@ -13,7 +13,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from domain.job import Job
 from projections import projector
 from service import errors
-from service.store import transcoding
+from service.store import migrations, transcoding
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -25,6 +25,21 @@ if TYPE_CHECKING:
     from projections.sql import Cursor
 
 T = TypeVar("T")
+
+
+class Ledger:
+    """The migration steps applied (service/store/migrations.py), in the `schema_migrations`
+    table each backend creates in its own dialect: version, name, when."""
+
+    def applied(self, cursor: Cursor) -> set[int]:
+        cursor.execute("SELECT version FROM schema_migrations")
+        return {int(row[0]) for row in cursor.fetchall()}
+
+    def record(self, cursor: Cursor, migration: migrations.Migration) -> None:
+        cursor.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+            (migration.version, migration.name),
+        )
 
 
 class LibraryStore(Application[UUID]):

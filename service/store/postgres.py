@@ -8,16 +8,15 @@ instances take turns, so event ids are handed out in commit order, and a reader 
 an id never sees a later id commit before an earlier one (rolled-back ids leave gaps that are
 never filled). Readers (`SELECT`) are not blocked by that lock.
 
-Schema. Versioned migrations (`MIGRATIONS`), applied when a store opens, each in a transaction
-that holds an advisory lock: instances that start at once take turns, the first does the work,
-the others find it done. The library's own table creation stays off (it fails when several
-processes run it at once).
+Schema. Versioned migrations (`PostgresEventStore.migrate`, run by service/store/migrations.py),
+applied when a store opens, each in a transaction that holds an advisory lock: instances that
+start at once take turns, the first does the work, the others find it done. The library's own
+table creation stays off (it fails when several processes run it at once).
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
 
@@ -34,7 +33,7 @@ from psycopg.rows import tuple_row
 from projections import postgres as dialect
 from projections import projector
 from service import errors
-from service.store import chain, decoding, library
+from service.store import chain, decoding, library, migrations
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -73,16 +72,6 @@ class _Factory(PostgresFactory):
     application_recorder_class = ProjectingRecorder
 
 
-@dataclass(frozen=True, slots=True)
-class Migration:
-    """One step of the schema, numbered from 1; released steps are never edited (a change is
-    a new step). `statements` runs in the transaction that records the step as applied."""
-
-    version: int
-    name: str
-    statements: Callable[[PostgresEventStore], Sequence[str | psycopg.sql.Composed]]
-
-
 def _library_tables(store: PostgresEventStore) -> list[str | psycopg.sql.Composed]:
     # The library's own statements for its events and snapshots tables (its version is
     # pinned), each once (both use one composite type), the types first as in its
@@ -95,10 +84,13 @@ def _library_tables(store: PostgresEventStore) -> list[str | psycopg.sql.Compose
     return [*types, *(s for s in statements.values() if s not in types)]
 
 
-MIGRATIONS = (
-    Migration(1, "the event store's tables", _library_tables),
-    Migration(2, "the read models", lambda _: dialect.schema()),
-)
+def _run(statements: Sequence[str | psycopg.sql.Composed]) -> Callable[[Cursor], None]:
+    def apply(cursor: Cursor) -> None:
+        assert isinstance(cursor, dialect.Cursor)
+        for statement in statements:
+            cursor.raw.execute(statement, prepare=False)
+
+    return apply
 
 
 class PostgresEventStore(library.LibraryStore):
@@ -163,28 +155,32 @@ class PostgresEventStore(library.LibraryStore):
         return psycopg.sql.Identifier(self.recorder_of_events.events_table_name)
 
     def migrate(self) -> list[int]:
-        """Applies the steps of `MIGRATIONS` not applied yet; returns their versions."""
-        applied = []
-        for step in MIGRATIONS:
-            with self._datastore.transaction(commit=True) as c:
-                c.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-                c.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
-                    " name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-                )
-                c.execute("SELECT 1 FROM schema_migrations WHERE version = %s", (step.version,))
-                if c.fetchone() is not None:
-                    continue
-                for statement in step.statements(self):
-                    c.execute(statement, prepare=False)
-                c.execute(
-                    "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
-                    (step.version, step.name),
-                )
-            applied.append(step.version)
+        """Applies the steps not applied yet (service/store/migrations.py); returns their
+        versions. A later release adds steps; it never edits one."""
+        steps = (
+            migrations.Migration(1, "the event store's tables", _run(_library_tables(self))),
+            migrations.Migration(2, "the read models", _run(dialect.schema())),
+        )
+        applied = migrations.migrate(self._migration_turn, library.Ledger(), steps)
         # The library's composite type of stored events exists now: let psycopg know it.
         self._datastore.register_type_adapters()
-        return applied
+        return [step.version for step in applied]
+
+    @contextlib.contextmanager
+    def _migration_turn(self) -> Iterator[Cursor]:
+        """A transaction holding the schema's advisory lock (the events table that writers
+        lock may not exist yet): instances starting at once take turns."""
+        with (
+            self._datastore.get_connection() as connection,
+            connection.transaction(),
+            connection.cursor(row_factory=tuple_row) as raw,
+        ):
+            raw.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            raw.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+                " name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+            yield dialect.Cursor(raw)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Cursor]:

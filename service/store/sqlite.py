@@ -155,16 +155,14 @@ class SQLiteEventStore(library.LibraryStore):
             )
             if migrate:
                 try:
-                    migrations.migrate(
-                        store.transaction, sqlite_audit.Ledger(), sqlite_audit.MIGRATIONS
-                    )
+                    migrations.migrate(store.transaction, library.Ledger(), sqlite_audit.MIGRATIONS)
                 except BaseException:
                     store.close()
                     raise
         return store
 
     def pending_migrations(self) -> list[str]:
-        done = self.read(sqlite_audit.Ledger().applied)
+        done = self.read(library.Ledger().applied)
         steps = sqlite_audit.MIGRATIONS
         return [f"{m.version} ({m.name})" for m in steps if m.version not in done]
 

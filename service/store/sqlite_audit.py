@@ -122,18 +122,6 @@ LEDGER_TABLE = (
 )
 
 
-class Ledger:
-    def applied(self, cursor: Cursor) -> set[int]:
-        cursor.execute("SELECT version FROM schema_migrations")
-        return {int(row[0]) for row in cursor.fetchall()}
-
-    def record(self, cursor: Cursor, migration: migrations.Migration) -> None:
-        cursor.execute(
-            "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
-            (migration.version, migration.name),
-        )
-
-
 class Scan:
     def __init__(self, connection: sqlite3.Connection, decode: Callable[[Any], Any]) -> None:
         self._connection = connection
