@@ -97,6 +97,20 @@ class ProjectingRecorder(SQLiteApplicationRecorder):
             sqlite_audit.LEDGER_TABLE,
         ]
 
+    def create_table(self) -> None:
+        # As the library's, in a transaction that takes the write lock first: its deferred
+        # one reads the schema, then writes (the tracking row), and SQLite fails that at once,
+        # no waiting, when another process (`serve --workers N`) writes meanwhile.
+        with self.datastore.get_connection(commit=True) as connection:
+            cursor = connection.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                self._create_table(cursor)
+            except BaseException:
+                connection.rollback()
+                raise
+            connection.commit()
+
     def insert_in(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], batch: ProjectionBatch
     ) -> None:
