@@ -29,6 +29,8 @@ from service.workers.wakeup import ClaimSignal
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from service.store.postgres_listen import CommitListener
+
 log = logging.getLogger("jobtrail")
 
 
@@ -56,7 +58,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             metrics.events.inc(commit.events)
 
         writer.on_commit(count)
-        claims = ClaimSignal(asyncio.get_running_loop())
+        listener: CommitListener | None = None
+
+        def hears_others() -> bool:  # whether commits of other processes wake claimers
+            if listener is not None:
+                return listener.connected
+            return settings.workers == 1  # one process writes: every commit is its own
+
+        claims = ClaimSignal(asyncio.get_running_loop(), hears_others)
         writer.on_commit(claims.committed)
         writer.start()
         reads = backends.read_pool(settings)
@@ -78,6 +87,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 loop.call_soon_threadsafe(hub.wake)
 
         writer.on_commit(wake)
+
+        def elsewhere() -> None:  # another instance committed (on the loop)
+            if hub.listening:
+                hub.wake()
+            claims.elsewhere()
+
+        listener = backends.commit_listener(settings, store, elsewhere)
+        if listener is not None:
+            await listener.start()
         app.state.runtime = Runtime(
             settings=settings,
             store=store,
@@ -101,6 +119,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 yield
         finally:
             await reaper.stop()
+            if listener is not None:
+                await listener.stop()
             await hub.stop()
             await anyio.to_thread.run_sync(writer.stop)
             await reads.close()

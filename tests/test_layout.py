@@ -161,12 +161,14 @@ def test_every_folder_of_modules_is_a_package(package: str) -> None:
 # written only in projections/ (a backend's own tables, `stored_events`, are its business).
 # The SQLite backend is two modules: sqlite.py (the library's persistence, the writes) and
 # sqlite_audit.py (the hash chains' rows, the migration ledger, the audit's read scan); the
-# PostgreSQL backend is postgres.py; library.py is what both take of the library's Application.
+# PostgreSQL backend is postgres.py and postgres_listen.py (LISTEN for other instances'
+# commits); library.py is what both take of the library's Application.
 BACKENDS = (
     "service/store/library.py",
     "service/store/sqlite.py",
     "service/store/sqlite_audit.py",
     "service/store/postgres.py",
+    "service/store/postgres_listen.py",
 )
 NOT_OUTSIDE_A_BACKEND = (".recorder", ".datastore", ".mapper", "sql.query(", ".execute(")
 

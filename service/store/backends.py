@@ -7,8 +7,12 @@ from typing import TYPE_CHECKING
 from projections import postgres as postgres_reads
 from projections import sqlite as sqlite_reads
 from service.store import postgres, sqlite
+from service.store.postgres_listen import CommitListener
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
     from projections.reads import ReadPool
     from service.settings import Settings
     from service.store.base import EventStore
@@ -26,14 +30,28 @@ def open_store(settings: Settings, *, migrate: bool = True) -> EventStore:
 def read_pool(settings: Settings) -> ReadPool:
     """The async connections to the read models that the routes read through (not open)."""
     if settings.is_postgres:
-        pg = settings.postgres
-        connect = {
-            "host": pg.host,
-            "port": pg.port,
-            "user": pg.user,
-            "password": pg.password,
-            "dbname": pg.dbname,
-            "connect_timeout": 5,
-        }
-        return postgres_reads.ReadPool(connect, settings.read_connections)
+        return postgres_reads.ReadPool(_connect(settings), settings.read_connections)
     return sqlite_reads.ReadPool(settings.sqlite_path, settings.read_connections)
+
+
+def commit_listener(
+    settings: Settings, store: EventStore, on_commit: Callable[[], None]
+) -> CommitListener | None:
+    """What tells this process that another one has committed events (not started), where
+    the database can: PostgreSQL's LISTEN/NOTIFY. None on SQLite, which has no such thing
+    (its several processes poll: `serve --workers N`)."""
+    if not isinstance(store, postgres.PostgresEventStore):
+        return None
+    return CommitListener(_connect(settings), store.notify_channel, on_commit)
+
+
+def _connect(settings: Settings) -> dict[str, Any]:
+    pg = settings.postgres
+    return {
+        "host": pg.host,
+        "port": pg.port,
+        "user": pg.user,
+        "password": pg.password,
+        "dbname": pg.dbname,
+        "connect_timeout": 5,
+    }

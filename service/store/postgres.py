@@ -147,6 +147,11 @@ class PostgresEventStore(library.LibraryStore):
         return recorder
 
     @property
+    def notify_channel(self) -> str:
+        """The channel every write transaction NOTIFYs (service/store/postgres_listen.py)."""
+        return self.recorder_of_events.channel_name
+
+    @property
     def _datastore(self) -> PostgresDatastore:
         return self.recorder_of_events.datastore
 

@@ -3,8 +3,10 @@ after the last id it has seen and hands each new event, encoded once as an SSE f
 subscriber whose filter matches.
 
 The tailer is woken at once by commits of this process (`Writer.on_commit` →
-`loop.call_soon_threadsafe(hub.wake)`), and polls every `poll_seconds` otherwise, which also
-picks up writes of other processes. PostgreSQL's LISTEN/NOTIFY will call `wake()` the same way.
+`loop.call_soon_threadsafe(hub.wake)`), on PostgreSQL also by those of every other instance
+(service/store/postgres_listen.py calls `wake()`), and polls every `poll_seconds` otherwise:
+the fallback for what nothing announces (other processes on one SQLite file, a listener that
+lost its connection).
 
 Buffers are bounded: a subscriber that falls `limit` frames behind loses its buffer and is
 flagged `behind`; its stream then catches up from the store (service/streams/sse.py) instead of

@@ -6,6 +6,8 @@ import asyncio
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from service.store.writer import Commit
 
 
@@ -13,10 +15,13 @@ class ClaimSignal:
     """A fresh asyncio.Event per generation: a claimer takes the current one *before* it
     looks for a job, so a commit that lands between its look and its wait still wakes it."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, hears_others: Callable[[], bool]) -> None:
         self._loop = loop
         self._event = asyncio.Event()
         self.waiting = 0
+        # Whether commits of other processes wake claimers here too (PostgreSQL's LISTEN,
+        # while connected); if not, claimers look again every poll interval.
+        self.hears_others = hears_others
 
     def current(self) -> asyncio.Event:
         return self._event
@@ -28,6 +33,11 @@ class ClaimSignal:
                 self._loop.call_soon_threadsafe(self._wake)
             except RuntimeError:  # the loop has closed
                 pass
+
+    def elsewhere(self) -> None:
+        """Another process committed (called on the loop)."""
+        if self.waiting:
+            self._wake()
 
     def _wake(self) -> None:
         event, self._event = self._event, asyncio.Event()

@@ -61,9 +61,9 @@ async def claim(request: Request) -> Response:
             due = await _next_due(rt, ask.types)
             if due is not None:
                 left = min(left, max(due, 0.001))
-            # A job made by another process (`--workers N`, or another instance on the same
-            # PostgreSQL database) wakes no one here: look again after a short poll.
-            if rt.settings.workers > 1 or rt.settings.is_postgres:
+            # A job made by another process wakes claimers here only where the database
+            # tells (PostgreSQL's LISTEN, while connected); else look again after a short poll.
+            if not signal.hears_others():
                 left = min(left, rt.settings.sse.poll_seconds)
             # The body has been read: the next message is the client's disconnect. A claimer
             # that has gone must not claim (it would hold a job until its lease lapsed).
