@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return settings.workers == 1  # one process writes: every commit is its own
 
         claims = ClaimSignal(asyncio.get_running_loop(), hears_others)
+        metrics.claims_waiting.set_function(lambda: claims.waiting)
         writer.on_commit(claims.committed)
         writer.start()
         reads = backends.read_pool(settings)

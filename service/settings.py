@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from dataclasses import dataclass, field, replace
@@ -22,6 +23,12 @@ class Limits:
     body_bytes: int = 1024 * 1024
     field_bytes: int = 256 * 1024  # payload, result, metadata: each, as JSON
     log_message_bytes: int = 8 * 1024
+    # Requests per second per owner (`sub`) and process, on average and at once; 0: no limit.
+    requests_per_second: float = 1000.0
+    request_burst: int = 2000
+    # A connection's request headers must arrive within this; a body within its own limit.
+    header_seconds: float = 10.0
+    body_seconds: float = 30.0
     children: int = 1000
 
 
@@ -76,6 +83,8 @@ class Settings:
     lease_reaper_interval: float = 1.0
     # Server processes on the one database (`serve --workers N`; README "Several processes").
     workers: int = 1
+    # On SIGTERM: how long requests in flight may take to finish before they are cut.
+    shutdown_seconds: float = 30.0
     sse: Streams = field(default_factory=Streams)
 
     @classmethod
@@ -119,7 +128,14 @@ class Settings:
                     env, "JOBTRAIL_LIMIT_LOG_MESSAGE_BYTES", limits.log_message_bytes
                 ),
                 children=_positive(env, "JOBTRAIL_LIMIT_CHILDREN", limits.children),
+                requests_per_second=_float(
+                    env, "JOBTRAIL_LIMIT_REQUESTS_PER_SECOND", limits.requests_per_second, zero=True
+                ),
+                request_burst=_positive(env, "JOBTRAIL_LIMIT_REQUEST_BURST", limits.request_burst),
+                header_seconds=_float(env, "JOBTRAIL_LIMIT_HEADER_SECONDS", limits.header_seconds),
+                body_seconds=_float(env, "JOBTRAIL_LIMIT_BODY_SECONDS", limits.body_seconds),
             ),
+            shutdown_seconds=_float(env, "JOBTRAIL_SHUTDOWN_SECONDS", settings.shutdown_seconds),
             sse=Streams(
                 heartbeat_seconds=_float(env, "JOBTRAIL_SSE_HEARTBEAT_SECONDS", 15.0),
                 max_per_owner=_int(env, "JOBTRAIL_SSE_MAX_STREAMS_PER_OWNER", 100),
@@ -220,7 +236,8 @@ def _positive(env: Mapping[str, str], name: str, default: int) -> int:
     return number
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def _float(env: Mapping[str, str], name: str, default: float, *, zero: bool = False) -> float:
+    """A positive number (or 0 where `zero` allows it: "none")."""
     value = env.get(name)
     if not value:
         return default
@@ -228,6 +245,6 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         number = float(value)
     except ValueError:
         raise ConfigError(f"{name} must be a number, not {value!r}.") from None
-    if not number > 0:
-        raise ConfigError(f"{name} must be positive, not {value!r}.")
+    if not (number > 0 or (zero and number == 0)) or math.isinf(number):
+        raise ConfigError(f"{name} must be positive{' or 0' if zero else ''}, not {value!r}.")
     return number

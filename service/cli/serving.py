@@ -33,10 +33,10 @@ def serve(
     host: str | None, port: int | None, print_token: bool, demo: bool, workers: int | None
 ) -> None:
     """Start the HTTP service (SQLite in ./data/ unless JOBTRAIL_DATABASE_URL says otherwise)."""
-    import uvicorn
 
     from service.app import create_app
     from service.edge.auth import TokenVerifier
+    from service.edge.connections import ServerConfig
     from service.streams import sse
 
     settings = options.settings()
@@ -62,12 +62,16 @@ def serve(
     # and collect the young generation less often (shorter, rarer pauses: a lower p99).
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
-    # No access log: it could record ?access_token=.
     server_options: dict[str, Any] = dict(
-        host=settings.host, port=settings.port, log_level="warning", access_log=False
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,  # it could record ?access_token=
+        limits=settings.limits,  # the connection guards (service/edge/connections.py)
+        timeout_graceful_shutdown=settings.shutdown_seconds,
     )
     if settings.workers == 1:
-        sse.Server(uvicorn.Config(create_app(settings), **server_options)).run()
+        sse.Server(ServerConfig(create_app(settings), **server_options)).run()
         return
     # Each process builds its app from the environment: hand it what the options changed.
     os.environ.update(
@@ -76,7 +80,7 @@ def serve(
         JOBTRAIL_DEMO="1" if settings.demo else "",
         JOBTRAIL_WORKERS=str(settings.workers),
     )
-    config = uvicorn.Config(
+    config = ServerConfig(
         "service.app:create_app", factory=True, workers=settings.workers, **server_options
     )
     sse.run_processes(config)

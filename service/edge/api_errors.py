@@ -28,6 +28,7 @@ _CODES = {
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
+    408: "request_timeout",
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
@@ -111,6 +112,16 @@ class UnsupportedMediaType(ApiError):
 
     status, code = 415, "unsupported_media_type"
     default_message = "The request body must be application/json."
+
+
+class RequestTimeout(ApiError):
+    """The request took too long to arrive (a body dribbled in)."""
+
+    status, code, default_message = 408, "request_timeout", "The request took too long."
+
+    # The rest of the body may still be on its way: end the connection rather than read it.
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, headers={"Connection": "close"}, **kwargs)
 
 
 class RateLimited(ApiError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import math
@@ -15,10 +16,15 @@ from service.edge import headers
 
 if TYPE_CHECKING:
     from starlette.requests import Request
+    from starlette.types import Receive
+
+    from service.settings import Limits
 
 
-async def read_json(request: Request, limit: int, *, optional: bool = False) -> tuple[Any, int]:
-    """The body as JSON (None for an absent body when `optional`), and its size in bytes."""
+async def read_json(request: Request, limits: Limits, *, optional: bool = False) -> tuple[Any, int]:
+    """The body as JSON (None for an absent body when `optional`), and its size in bytes.
+    A body that takes longer than `limits.body_seconds` to arrive is a 408."""
+    limit = limits.body_bytes
     declared = headers.header(request, b"content-length")
     if declared is not None:
         # ASCII digits only, and few of them: int() also takes "²", and is slow on huge numbers.
@@ -26,21 +32,15 @@ async def read_json(request: Request, limit: int, *, optional: bool = False) -> 
             raise errors.InvalidRequest("Invalid Content-Length header.")
         if int(declared) > limit:
             raise errors.PayloadTooLarge(details={"limit_bytes": limit})
-    chunks: list[bytes] = []
-    size = 0
     receive = request.receive  # straight from the server: Request.stream() adds a generator
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            raise ClientDisconnect()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise errors.PayloadTooLarge(details={"limit_bytes": limit})
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    try:
+        async with asyncio.timeout(limits.body_seconds):
+            raw = await _receive_body(receive, limit)
+    except TimeoutError:
+        raise errors.RequestTimeout(
+            "The request body did not arrive in time.",
+            details={"limit_seconds": limits.body_seconds},
+        ) from None
     if not raw.strip():
         if optional:
             return None, 0
@@ -56,6 +56,22 @@ async def read_json(request: Request, limit: int, *, optional: bool = False) -> 
         ) from None
     check_value(value)
     return value, len(raw)
+
+
+async def _receive_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise errors.PayloadTooLarge(details={"limit_bytes": limit})
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def check_value(value: Any) -> None:

@@ -51,6 +51,11 @@ class Metrics:
             "Open SSE streams (live-feed subscribers).",
             registry=self.registry,
         )
+        self.claims_waiting = Gauge(
+            "jobtrail_worker_claims_waiting",
+            "Long-polling claims waiting for a job.",
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

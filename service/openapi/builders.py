@@ -28,9 +28,20 @@ ERROR_RESPONSES = (
     ),
     (404, "NotFound", "No such job, or one the caller may not see: both answer alike."),
     (409, "Conflict", "The request conflicts with the job's current state."),
+    (
+        408,
+        "RequestTimeout",
+        "The body did not arrive within its limit (30 s by default); nothing is written, and"
+        " the connection is closed.",
+    ),
     (413, "PayloadTooLarge", "The body is over its limit (1 MiB by default); nothing is written."),
     (415, "UnsupportedMediaType", "The request body is not `application/json`."),
-    (429, "RateLimited", "Too many requests; for streams: too many open streams of this user."),
+    (
+        429,
+        "RateLimited",
+        "Too many requests of this owner (`Retry-After`: the seconds until one is admitted"
+        " again); for streams also: too many open streams of this user. Nothing is written.",
+    ),
     (500, "InternalError", "A server error. Its body never holds a traceback."),
 )
 
@@ -57,7 +68,9 @@ def operation(
             "security": [{scheme: []} for scheme in auth],
             "x-required-scope": scope,
         }
-        errors = (*errors, 401, 403)
+        errors = (*errors, 401, 403, 429)  # 429: the per-owner request rate
+    if 413 in errors:  # a route that reads a body: it may arrive too slowly
+        errors = (*errors, 408)
     if parameters:
         operation["parameters"] = [s.ref(name, "parameters") for name in parameters]
     if body is not None:

@@ -17,8 +17,9 @@ EVENT_TYPES = domain_job.EVENT_KINDS
 LOG_LEVELS = domain_job.LOG_LEVELS
 # API.md's codes, plus the two that service/edge/api_errors.py gives the framework's 405 and 406.
 ERROR_CODES = tuple(
-    "invalid_request unauthorized forbidden not_found method_not_allowed not_acceptable conflict "
-    "lease_lost payload_too_large unsupported_media_type rate_limited internal unavailable".split()
+    "invalid_request unauthorized forbidden not_found method_not_allowed not_acceptable conflict"
+    " lease_lost request_timeout payload_too_large unsupported_media_type"
+    " request_header_fields_too_large rate_limited internal unavailable".split()
 )
 SORTS = tuple(jobs_view.SORT_COLUMNS)
 JOB_TYPE_PATTERN = f"^{validation.TYPE_PATTERN.pattern}$"

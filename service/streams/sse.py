@@ -175,7 +175,8 @@ async def _watch_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
 
 class Server(uvicorn.Server):
     """uvicorn waits for open responses to finish before it runs the lifespan's shutdown, and a
-    live stream never finishes by itself: close the streams first, so that shutdown is clean."""
+    live stream or a long-polling claim may not finish for a long time: end the streams, and
+    answer the waiting claimers 204, first, so that shutdown is clean and prompt."""
 
     async def shutdown(self, sockets: Any = None) -> None:
         # The app, under whatever middleware uvicorn wrapped it in (each keeps it as `.app`).
@@ -184,6 +185,8 @@ class Server(uvicorn.Server):
             app = getattr(app, "app", None)
         if app is not None:
             app.state.runtime.hub.close()
+            if app.state.runtime.claims is not None:
+                app.state.runtime.claims.close()
         await super().shutdown(sockets)
 
 

@@ -22,6 +22,7 @@ class ClaimSignal:
         # Whether commits of other processes wake claimers here too (PostgreSQL's LISTEN,
         # while connected); if not, claimers look again every poll interval.
         self.hears_others = hears_others
+        self.closed = False
 
     def current(self) -> asyncio.Event:
         return self._event
@@ -33,6 +34,12 @@ class ClaimSignal:
                 self._loop.call_soon_threadsafe(self._wake)
             except RuntimeError:  # the loop has closed
                 pass
+
+    def close(self) -> None:
+        """The server is shutting down: waiting claimers answer 204 now (a claim they made
+        after this would hold a job for a worker whose connection is about to be cut)."""
+        self.closed = True
+        self._wake()
 
     def elsewhere(self) -> None:
         """Another process committed (called on the loop)."""

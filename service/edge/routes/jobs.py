@@ -48,7 +48,7 @@ async def create_job(request: Request) -> Response:
     rt = runtime(request)
     principal = auth.authenticate(request, rt.verifier, "jobs:write")
     key = validation.idempotency_key(headers.header(request, b"idempotency-key"))
-    body, size = await bodies.read_json(request, rt.settings.limits.body_bytes)
+    body, size = await bodies.read_json(request, rt.settings.limits)
     spec = validation.job_spec(body, rt.settings.limits, size)
     command = commands.create_job(
         spec,
@@ -121,7 +121,7 @@ async def patch_job(request: Request) -> Response:
     rt = runtime(request)
     principal = auth.authenticate(request, rt.verifier, "jobs:write")
     job_id = path_job_id(request)
-    body, size = await bodies.read_json(request, rt.settings.limits.body_bytes)
+    body, size = await bodies.read_json(request, rt.settings.limits)
     changes = validation.patch(body, rt.settings.limits, size)
     committed = await rt.writer.run(commands.update_job(job_id, principal, changes))
     return replies.Json(await replies.document(rt, committed, job_id))
@@ -131,7 +131,7 @@ async def cancel_job(request: Request) -> Response:
     rt = runtime(request)
     principal = auth.authenticate(request, rt.verifier, "jobs:write")
     job_id = path_job_id(request)
-    body, _ = await bodies.read_json(request, rt.settings.limits.body_bytes, optional=True)
+    body, _ = await bodies.read_json(request, rt.settings.limits, optional=True)
     reason = validation.cancel_reason(body)
     committed = await rt.writer.run(commands.cancel_job(job_id, principal, reason))
     return replies.Json(await replies.document(rt, committed, job_id))

@@ -32,7 +32,7 @@ SCOPE = "worker"
 async def claim(request: Request) -> Response:
     rt = runtime(request)
     auth.authenticate(request, rt.verifier, SCOPE)
-    body, _ = await bodies.read_json(request, rt.settings.limits.body_bytes)
+    body, _ = await bodies.read_json(request, rt.settings.limits)
     ask = worker_validation.claim(body)
     command = worker_commands.claim(ask.types, ask.worker_id, ask.lease_seconds)
     deadline = time.monotonic() + ask.wait_seconds
@@ -43,6 +43,8 @@ async def claim(request: Request) -> Response:
     try:
         while True:
             woken = signal.current()
+            if signal.closed:  # shutting down: nothing is claimed any more
+                return Response(status_code=204)
             committed = await rt.writer.run(command)
             claimed = committed.value
             if claimed is not None:
@@ -116,7 +118,7 @@ async def progress(request: Request) -> Response:
     rt = runtime(request)
     auth.authenticate(request, rt.verifier, SCOPE)
     job_id, token = path_job_id(request), _lease_token(request)
-    body, _ = await bodies.read_json(request, rt.settings.limits.body_bytes)
+    body, _ = await bodies.read_json(request, rt.settings.limits)
     fields = worker_validation.progress(body)
     committed = await rt.writer.run(worker_commands.progress(job_id, token, fields))
     return _lease_answer(committed.value)
@@ -126,7 +128,7 @@ async def logs(request: Request) -> Response:
     rt = runtime(request)
     auth.authenticate(request, rt.verifier, SCOPE)
     job_id, token = path_job_id(request), _lease_token(request)
-    body, size = await bodies.read_json(request, rt.settings.limits.body_bytes)
+    body, size = await bodies.read_json(request, rt.settings.limits)
     entries = worker_validation.log_entries(body, rt.settings.limits, size)
     committed = await rt.writer.run(worker_commands.logs(job_id, token, entries))
     return _lease_answer(committed.value)
@@ -136,7 +138,7 @@ async def succeed(request: Request) -> Response:
     rt = runtime(request)
     auth.authenticate(request, rt.verifier, SCOPE)
     job_id, token = path_job_id(request), _lease_token(request)
-    body, size = await bodies.read_json(request, rt.settings.limits.body_bytes, optional=True)
+    body, size = await bodies.read_json(request, rt.settings.limits, optional=True)
     result, result_type = worker_validation.success(body, rt.settings.limits, size)
     command = worker_commands.succeed(job_id, token, result, result_type)
     return await _final(rt, job_id, command)
@@ -146,7 +148,7 @@ async def fail(request: Request) -> Response:
     rt = runtime(request)
     auth.authenticate(request, rt.verifier, SCOPE)
     job_id, token = path_job_id(request), _lease_token(request)
-    body, size = await bodies.read_json(request, rt.settings.limits.body_bytes, optional=True)
+    body, size = await bodies.read_json(request, rt.settings.limits, optional=True)
     error, retry_allowed = worker_validation.failure(body, rt.settings.limits, size)
     command = worker_commands.fail(
         job_id, token, error, retry_allowed, worker_commands.retry_policy(rt.settings)
