@@ -22,6 +22,7 @@ from bench import (
     list_pages,
     list_scaled,
     long_streams,
+    pg,
     scale_out,
     servers,
 )
@@ -86,12 +87,20 @@ def main(argv: list[str] | None = None) -> int:
         # This process is a client (list, load) and seeds in-process: keep it off the
         # server's CPU. Servers and the load generator are pinned with taskset.
         os.sched_setaffinity(0, {int(servers.CLIENT_CPU)})
+    postgres = ""
+    if "postgres" in BACKENDS[args.backend]:
+        try:
+            server = pg.find_server()
+        except RuntimeError as exc:
+            parser.error(f"{exc}; or run only SQLite's benchmarks: --backend sqlite")
+        postgres = f", PostgreSQL {server.version()} (user {server.user})"
     load1, load5, _ = os.getloadavg()
     say(
         f"jobtrail bench{' --quick' if args.quick else ''}: parts {', '.join(parts)}, "
         f"backend {args.backend}; "
         f"commit {_commit()}; Python {platform.python_version()}, SQLite "
-        f"{sqlite3.sqlite_version}; {os.cpu_count()} CPUs, load average {load1:.2f} / {load5:.2f}"
+        f"{sqlite3.sqlite_version}{postgres}; {os.cpu_count()} CPUs, load average "
+        f"{load1:.2f} / {load5:.2f}"
     )
     say(f"server on CPU {servers.SERVER_CPU}, clients on CPU {servers.CLIENT_CPU}")
     summary = Summary()

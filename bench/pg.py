@@ -41,6 +41,11 @@ class Server:
             host=HOST, port=PORT, user=self.user, dbname=self.admin_database, autocommit=True
         )
 
+    def version(self) -> str:
+        with self.admin() as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+        return str(row[0]).split()[0] if row else "?"
+
 
 def find_server() -> Server:
     """The server, or a RuntimeError saying why there is none."""
@@ -73,11 +78,6 @@ class Database:
         return psycopg.connect(
             host=HOST, port=PORT, user=self.server.user, dbname=self.name, autocommit=True
         )
-
-    def version(self) -> str:
-        with self.connect() as conn:
-            row = conn.execute("SHOW server_version").fetchone()
-        return str(row[0]) if row else "?"
 
     def commits(self) -> int:
         """Transactions committed in this database so far (pg_stat_database; the counters

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from bench import create, pg, servers, watch, wrk
+from bench import create, servers, watch, wrk
 from bench.report import Summary, ms, rate, ratio, say, table
 from bench.watch import observe, pct
 
@@ -111,12 +111,10 @@ _HEADER = ["run", "2xx/s", "p50 ms", "p99 ms", "errors", *watch.HEADER, "2xx/sto
 def run(*, quick: bool, summary: Summary) -> None:
     warmup, duration = (1.0, 3.0) if quick else (2.0, 10.0)
     wrk.ensure()
-    version = pg.find_server()
     say(
         f"\n[create, PostgreSQL] wrk -t1, {CONNECTIONS} connections split over the instances (one"
         f" wrk each, at once, on CPU {servers.CLIENT_CPU}), {warmup:.0f} s warm-up +"
-        f" {duration:.0f} s measured; instances and PostgreSQL unpinned; server user"
-        f" {version.user}"
+        f" {duration:.0f} s measured; instances and PostgreSQL unpinned"
     )
     results: dict[servers.Setup, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="jobtrail-bench-scale-") as tmp:
