@@ -34,8 +34,9 @@ fmt: $(STAMP)
 screenshots: $(STAMP)
 	JOBTRAIL_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/service/dashboard -k screenshots
 
+# Every part on SQLite, then on PostgreSQL (127.0.0.1:5432, one and two instances; needs wrk).
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --backend both
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage

@@ -1,5 +1,6 @@
-"""`python -m bench [create|list|load ...] [--quick]`: runs the parts (all by default), prints
-a table per part and a closing summary of key: value lines."""
+"""`python -m bench [create|list|load ...] [--quick] [--backend sqlite|postgres|both]`: runs the
+parts (all by default) on SQLite, on PostgreSQL (one and two instances, SQLite beside), or both
+(the default); prints a table per part and a closing summary of key: value lines."""
 
 from __future__ import annotations
 
@@ -13,17 +14,31 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import audit, create, e2e, fanout, list_pages, long_streams, servers
+from bench import (
+    audit,
+    create,
+    e2e,
+    fanout,
+    list_pages,
+    list_scaled,
+    long_streams,
+    pg,
+    scale_out,
+    servers,
+)
 from bench.report import Summary, say
 
-PARTS: dict[str, Callable[..., None]] = {
-    "create": create.run,
-    "list": list_pages.run,
-    "load": long_streams.run,
-    "e2e": e2e.run,
-    "fanout": fanout.run,
-    "audit": audit.run,
+# Each part's run on each backend; the PostgreSQL runs compare one and two instances, with
+# SQLite (one instance, measured the same way) beside.
+PARTS: dict[str, dict[str, Callable[..., None]]] = {
+    "create": {"sqlite": create.run, "postgres": scale_out.run},
+    "list": {"sqlite": list_pages.run, "postgres": list_scaled.run_postgres},
+    "load": {"sqlite": long_streams.run},
+    "e2e": {"sqlite": e2e.run, "postgres": e2e.run_postgres},
+    "fanout": {"sqlite": fanout.run, "postgres": fanout.run_postgres},
+    "audit": {"sqlite": audit.run},
 }
+BACKENDS = {"sqlite": ("sqlite",), "postgres": ("postgres",), "both": ("sqlite", "postgres")}
 
 
 def _commit() -> str:
@@ -55,6 +70,12 @@ def main(argv: list[str] | None = None) -> int:
         "parts", nargs="*", metavar="{create,list,load,e2e,fanout,audit}", help="default: all"
     )
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument(
+        "--backend",
+        choices=tuple(BACKENDS),
+        default="both",
+        help="sqlite, postgres (one and two instances, SQLite beside) or both (the default)",
+    )
     args = parser.parse_args(argv)
     unknown = [part for part in args.parts if part not in PARTS]
     if unknown:
@@ -66,25 +87,43 @@ def main(argv: list[str] | None = None) -> int:
         # This process is a client (list, load) and seeds in-process: keep it off the
         # server's CPU. Servers and the load generator are pinned with taskset.
         os.sched_setaffinity(0, {int(servers.CLIENT_CPU)})
+    postgres = ""
+    if "postgres" in BACKENDS[args.backend]:
+        try:
+            server = pg.find_server()
+        except RuntimeError as exc:
+            parser.error(f"{exc}; or run only SQLite's benchmarks: --backend sqlite")
+        postgres = f", PostgreSQL {server.version()} (user {server.user})"
     load1, load5, _ = os.getloadavg()
     say(
-        f"jobtrail bench{' --quick' if args.quick else ''}: parts {', '.join(parts)}; "
+        f"jobtrail bench{' --quick' if args.quick else ''}: parts {', '.join(parts)}, "
+        f"backend {args.backend}; "
         f"commit {_commit()}; Python {platform.python_version()}, SQLite "
-        f"{sqlite3.sqlite_version}; {os.cpu_count()} CPUs, load average {load1:.2f} / {load5:.2f}"
+        f"{sqlite3.sqlite_version}{postgres}; {os.cpu_count()} CPUs, load average "
+        f"{load1:.2f} / {load5:.2f}"
     )
     say(f"server on CPU {servers.SERVER_CPU}, clients on CPU {servers.CLIENT_CPU}")
     summary = Summary()
     failed = []
     started = time.perf_counter()
     for part in parts:
-        part_started = time.perf_counter()
-        try:
-            PARTS[part](quick=args.quick, summary=summary)
-        except Exception:
-            traceback.print_exc()
-            failed.append(part)
-            summary.add(f"{part}_FAILED", "see the traceback above")
-        say(f"[{part}] {time.perf_counter() - part_started:.0f} s")
+        for backend in BACKENDS[args.backend]:
+            if backend not in PARTS[part]:
+                say(f"[{part}] has no {backend} run")
+                continue
+            part_started = time.perf_counter()
+            try:
+                PARTS[part][backend](quick=args.quick, summary=summary)
+            except Exception:
+                traceback.print_exc()
+                failed.append(part)
+                summary.add(f"{part}_{backend}_FAILED", "see the traceback above")
+            load1, load5, _ = os.getloadavg()
+            say(
+                f"[{part}, {backend}] {time.perf_counter() - part_started:.0f} s; machine load "
+                f"average {load1:.2f} / {load5:.2f}"
+            )
+            summary.add(f"{part}_{backend}_load_average_after", f"{load1:.2f} / {load5:.2f}")
     load1, load5, _ = os.getloadavg()
     summary.add("machine_load_average_after", f"{load1:.2f} / {load5:.2f} (2 cores)")
     summary.add("bench_seconds", f"{time.perf_counter() - started:.0f}")

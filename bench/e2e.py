@@ -10,6 +10,7 @@ count of succeeded jobs must equal N.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from bench import servers
+from bench import servers, watch
 from bench.report import Summary, ms, percentile, rate, ratio, say, table
 from service.sdk.client import AsyncClient
 from service.sdk.models import Claim, Job
@@ -63,14 +64,22 @@ async def _noop(job: JobContext) -> None:
     return None
 
 
-async def _create_all(url: str, token: str, count: int) -> list[float]:
+async def _create_all(urls: list[str], token: str, count: int) -> list[float]:
+    """`count` creates by CREATORS concurrent creators, spread evenly over `urls`."""
     latencies: list[float] = []
     left = iter(range(count))
-    limits = httpx.Limits(max_connections=CREATORS, max_keepalive_connections=CREATORS)
+    each = max(1, CREATORS // len(urls))
+    limits = httpx.Limits(max_connections=each, max_keepalive_connections=each)
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as http:
+    async with contextlib.AsyncExitStack() as stack:
+        https = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60)
+            )
+            for url in urls
+        ]
 
-        async def creator() -> None:
+        async def creator(http: httpx.AsyncClient) -> None:
             for _ in left:
                 started = time.perf_counter()
                 response = await http.post("/api/v1/jobs", json=JOB)
@@ -78,16 +87,19 @@ async def _create_all(url: str, token: str, count: int) -> list[float]:
                     raise RuntimeError(f"create answered {response.status_code}")
                 latencies.append(time.perf_counter() - started)
 
-        await asyncio.gather(*(creator() for _ in range(CREATORS)))
+        await asyncio.gather(*(creator(https[n % len(urls)]) for n in range(CREATORS)))
     return latencies
 
 
-async def _end_to_end(url: str, count: int, limit_seconds: float) -> dict[str, Any]:
+async def _end_to_end(urls: list[str], count: int, limit_seconds: float) -> dict[str, Any]:
+    """Creators and workers spread evenly over `urls` (the instances)."""
+    url = urls[0]
     claim_latencies: list[float] = []
     tally = _Tally(count)
     token = servers.token("bench-worker", ("worker",))
     clients = [
-        _TimedClient(url, token, latencies=claim_latencies, tally=tally) for _ in range(WORKERS)
+        _TimedClient(urls[n % len(urls)], token, latencies=claim_latencies, tally=tally)
+        for n in range(WORKERS)
     ]
     workers = [
         Worker(c, {"bench.noop": _noop}, concurrency=1, wait_seconds=1, grace_seconds=5)
@@ -95,7 +107,7 @@ async def _end_to_end(url: str, count: int, limit_seconds: float) -> dict[str, A
     ]
     started = time.perf_counter()
     runs = [asyncio.create_task(w.run()) for w in workers]
-    create_latencies = await _create_all(url, servers.token(OWNER), count)
+    create_latencies = await _create_all(urls, servers.token(OWNER), count)
     try:
         async with asyncio.timeout(limit_seconds):
             await tally.done.wait()
@@ -123,7 +135,7 @@ async def _end_to_end(url: str, count: int, limit_seconds: float) -> dict[str, A
 
 async def _baseline(url: str, count: int) -> dict[str, Any]:
     started = time.perf_counter()
-    latencies = await _create_all(url, servers.token(OWNER), count)
+    latencies = await _create_all([url], servers.token(OWNER), count)
     elapsed = time.perf_counter() - started
     return {"seconds": elapsed, "per_s": count / elapsed, "p99": percentile(latencies, 99)}
 
@@ -139,7 +151,7 @@ def run(*, quick: bool, summary: Summary, count: int | None = None) -> None:
         with servers.jobtrail(root / "base" / "jobtrail.db") as server:
             base = asyncio.run(_baseline(f"http://127.0.0.1:{server.port}", count))
         with servers.jobtrail(root / "e2e" / "jobtrail.db") as server:
-            e2e = asyncio.run(_end_to_end(f"http://127.0.0.1:{server.port}", count, 600))
+            e2e = asyncio.run(_end_to_end([f"http://127.0.0.1:{server.port}"], count, 600))
     correct = e2e["succeeded"] == count and e2e["completed"] == count
     rows = [
         ["bare POST /api/v1/jobs", rate(base["per_s"]), f"{base['seconds']:.1f}",
@@ -157,3 +169,47 @@ def run(*, quick: bool, summary: Summary, count: int | None = None) -> None:
     summary.add("e2e_baseline_creates_per_s", rate(base["per_s"]))
     summary.add("e2e_ratio_vs_baseline", f"{e2e_ratio} (target >= 0.25)")
     summary.add("e2e_succeeded_equals_n", "yes" if correct else "NO")
+
+
+def run_postgres(*, quick: bool, summary: Summary, count: int | None = None) -> None:
+    """The same end-to-end run on PostgreSQL with one and two instances (creators and workers
+    spread evenly over them), SQLite with one instance beside; every server unpinned."""
+    count = count or (1000 if quick else 10_000)
+    say(f"\n[e2e, PostgreSQL] {count} no-op jobs: {CREATORS} creators + {WORKERS} SDK workers "
+        "spread over the instances (clients on CPU 1, servers unpinned)")  # fmt: skip
+    rows, rates = [], {}
+    with tempfile.TemporaryDirectory(prefix="jobtrail-bench-e2e-pg-") as tmp:
+        for setup in servers.SCALE_OUT:
+            with (
+                servers.deployment(setup, Path(tmp)) as where,
+                servers.instances(where) as instances,
+                watch.observe(instances, where) as window,
+            ):
+                urls = [f"http://127.0.0.1:{s.port}" for s in instances]
+                e2e = asyncio.run(_end_to_end(urls, count, 600))
+            correct = e2e["succeeded"] == count and e2e["completed"] == count
+            rates[setup] = e2e["jobs_per_s"]
+            verdict = f"{'ok' if correct else 'MISMATCH'} ({e2e['succeeded']}/{count})"
+            claims = [ms(e2e["claim_p50"]), ms(e2e["claim_p99"])]
+            rows.append(
+                [
+                    setup.label,
+                    rate(e2e["jobs_per_s"]),
+                    f"{e2e['seconds']:.1f}",
+                    *claims,
+                    *watch.cells(window, count),
+                    verdict,
+                ]
+            )
+            summary.add(
+                f"e2e_jobs_per_s_{setup.backend}_x{setup.instances}",
+                f"{rate(e2e['jobs_per_s'])} (claim p50/p99 {' / '.join(claims)} ms; {verdict})",
+            )
+    header = ["run", "jobs/s", "seconds", "claim p50 ms", "p99 ms", *watch.HEADER, "succeeded = N"]
+    say(table("(e) end to end on one and two instances, SQLite beside", header, rows))
+    say(watch.LEGEND)
+    sqlite, one, two = (rates[s] for s in servers.SCALE_OUT)
+    say(f"ratio e2e PostgreSQL x2 / x1:       {ratio(two, one)}")
+    say(f"ratio e2e PostgreSQL x1 / SQLite x1: {ratio(one, sqlite)}")
+    summary.add("e2e_ratio_pg_2_vs_1_instance", ratio(two, one))
+    summary.add("e2e_ratio_pg_vs_sqlite", ratio(one, sqlite))

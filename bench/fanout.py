@@ -21,25 +21,19 @@ from pathlib import Path
 import httpx
 
 from bench import servers
-from bench.report import Summary, ms, percentile, say, table
+from bench.report import Summary, ms, percentile, ratio, say, table
 
 TARGET_P99_AT_5000 = 1.0
 TARGET_RSS_PER_SUBSCRIBER_KIB = 30
 
 
+ENV = {"JOBTRAIL_SSE_MAX_STREAMS_PER_OWNER": "100000"}
+
+
 @contextlib.contextmanager
 def _jobtrail(db: Path) -> Iterator[servers.Server]:
-    port = servers.free_port()
-    env = servers._clean_env(
-        {
-            "JOBTRAIL_DATABASE_URL": f"sqlite:///{db}",
-            "JOBTRAIL_JWT_SECRET": servers.SECRET,
-            "JOBTRAIL_SSE_MAX_STREAMS_PER_OWNER": "100000",
-        }
-    )
-    argv = [str(servers.BIN / "jobtrail"), "serve", "--port", str(port)]
-    with servers._running("jobtrail-fanout", argv, env, port, db.parent) as server:
-        yield server
+    with servers.jobtrail_at(f"sqlite:///{db}", db.parent, env=ENV, name="jobtrail-fanout") as s:
+        yield s
 
 
 @contextlib.contextmanager
@@ -52,13 +46,19 @@ def _baseline(logdir: Path) -> Iterator[servers.Server]:
         yield s
 
 
-def _client(server: servers.Server, subs: int, events: int, **target: str) -> dict[str, object]:
+def _client(
+    server: servers.Server | list[servers.Server], subs: int, events: int, **target: str
+) -> dict[str, object]:
+    """Runs the subscriber/poster process against `server` (or several: the subscribers spread
+    evenly over them, the poster on the first)."""
+    many = server if isinstance(server, list) else [server]
     argv = ["taskset", "-c", servers.CLIENT_CPU, sys.executable, "-m", "bench.fanout_client"]
-    argv += ["--port", str(server.port), "--subs", str(subs), "--events", str(events)]
-    argv += ["--server-pid", str(server.process.pid)]
+    argv += ["--subs", str(subs), "--events", str(events)]
+    for one in many:
+        argv += ["--port", str(one.port), "--server-pid", str(one.process.pid)]
     for key, value in target.items():
         argv += [f"--{key}", value]
-    cpu_before = server.cpu_seconds()
+    cpu_before = sum(one.cpu_seconds() for one in many)
     process = subprocess.Popen(argv, cwd=servers.ROOT, stdout=subprocess.PIPE)
     try:
         out, _ = process.communicate(timeout=events / 20 + subs / 100 + 120)
@@ -69,19 +69,24 @@ def _client(server: servers.Server, subs: int, events: int, **target: str) -> di
     if process.returncode != 0:
         raise RuntimeError(f"fanout client failed with exit code {process.returncode}")
     result: dict[str, object] = json.loads(out)
-    result["server_cpu_seconds"] = server.cpu_seconds() - cpu_before
+    result["server_cpu_seconds"] = sum(one.cpu_seconds() for one in many) - cpu_before
     return result
 
 
 def _jobtrail_run(tmp: Path, subs: int, events: int) -> dict[str, object]:
     with _jobtrail(tmp / f"fanout-{subs}.db") as server:
-        token = servers.token("bench")
-        with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=30) as client:
-            headers = {"Authorization": f"Bearer {token}"}
-            job = client.post("/api/v1/jobs", json={"type": "bench.fanout"}, headers=headers)
-            job_id = job.json()["id"]
-        path = f"/api/v1/jobs/{job_id}/events"
-        return _client(server, subs, events, path=path, token=token, job=job_id)
+        return _follow([server], subs, events)
+
+
+def _follow(instances: list[servers.Server], subs: int, events: int) -> dict[str, object]:
+    """Creates the job through the first instance; its subscribers follow it on all."""
+    token = servers.token("bench")
+    with httpx.Client(base_url=f"http://127.0.0.1:{instances[0].port}", timeout=30) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        job = client.post("/api/v1/jobs", json={"type": "bench.fanout"}, headers=headers)
+        job_id = job.json()["id"]
+    path = f"/api/v1/jobs/{job_id}/events"
+    return _client(instances, subs, events, path=path, token=token, job=job_id)
 
 
 def _baseline_run(tmp: Path, subs: int, events: int) -> dict[str, object]:
@@ -141,3 +146,43 @@ def run(*, quick: bool, summary: Summary) -> None:
     summary.add(
         f"fanout_large_p99_under_{TARGET_P99_AT_5000:.0f}s", p99["big"] < TARGET_P99_AT_5000
     )
+
+
+def run_postgres(*, quick: bool, summary: Summary) -> None:
+    """The fan-out on PostgreSQL with one and two instances (the subscribers spread evenly
+    over them, the poster on the first), SQLite with one instance beside; servers unpinned."""
+    subs, events = (100, 40) if quick else (1000, 200)
+    rows, p99s = [], {}
+    with tempfile.TemporaryDirectory(prefix="jobtrail-fanout-pg-") as name:
+        for setup in servers.SCALE_OUT:
+            with (
+                servers.deployment(setup, Path(name)) as where,
+                servers.instances(where, env=ENV) as instances,
+            ):
+                result = _follow(instances, subs, events)
+            main = _row(setup.label, result)
+            rows.append(main)
+            by_port = result["latencies_by_port"]
+            assert isinstance(by_port, list)
+            if len(by_port) > 1:
+                for n, mine in enumerate(by_port):
+                    on = "posting instance" if n == 0 else "other instance"
+                    rows.append(
+                        [f"  subscribers on the {on}", "", "", ms(percentile(mine, 50)),
+                         ms(percentile(mine, 99)), ms(max(mine, default=float("nan"))),
+                         "", "", ""]
+                    )  # fmt: skip
+            latencies = result["latencies"]
+            assert isinstance(latencies, list)
+            p99s[setup] = percentile(latencies, 99)
+            key = f"fanout_{setup.backend}_x{setup.instances}"
+            summary.add(f"{key}_delivered", main[2])
+            summary.add(f"{key}_p50_p99_max_ms", f"{main[3]} / {main[4]} / {main[5]}")
+    header = ["server", "subs", "delivered", "p50 ms", "p99 ms", "max ms", "KiB RSS/sub"]
+    header += ["connect s", "server CPU s"]
+    say(table(f"SSE fan-out on one and two instances: {events} events at 20/s", header, rows))
+    sqlite, one, two = (p99s[s] for s in servers.SCALE_OUT)
+    say(f"ratio fan-out p99 PostgreSQL x2 / x1: {ratio(two, one)}")
+    say(f"ratio fan-out p99 PostgreSQL x1 / SQLite x1: {ratio(one, sqlite)}")
+    summary.add("fanout_p99_ratio_pg_2_vs_1_instance", ratio(two, one))
+    summary.add("fanout_p99_ratio_pg_vs_sqlite", ratio(one, sqlite))

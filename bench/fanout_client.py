@@ -2,6 +2,9 @@
 one poster at a fixed rate; prints one JSON line of delivery latencies and server RSS.
 
 Latency of an event = from just before its POST is sent until the last subscriber has it.
+With several servers (`--port` and `--server-pid` repeated: instances on one database), the
+subscribers are spread evenly over them, the poster posts to the first, and the latencies are
+also given per server (`latencies_by_port`: on the posting instance, then the others).
 """
 
 from __future__ import annotations
@@ -19,7 +22,11 @@ import uvloop
 _ID = re.compile(rb"(?:^|\n)id: (\d+)\n")
 
 
-def rss_kib(pid: int) -> int:
+def rss_kib(pids: list[int]) -> int:
+    return sum(_rss_kib(pid) for pid in pids)
+
+
+def _rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
@@ -70,7 +77,8 @@ class Book:
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
     loop = asyncio.get_running_loop()
-    book = Book()
+    ports: list[int] = args.port
+    books = {port: Book() for port in ports}
     auth = f"Authorization: Bearer {args.token}\r\n" if args.token else ""
     request = (
         f"GET {args.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n{auth}\r\n"
@@ -79,9 +87,10 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     started = time.perf_counter()
     subscribers: list[Subscriber] = []
     for first in range(0, args.subs, 250):  # in batches: the accept backlog is finite
-        batch = [Subscriber(request, book) for _ in range(min(250, args.subs - first))]
-        for subscriber in batch:
-            await loop.create_connection(lambda s=subscriber: s, "127.0.0.1", args.port)
+        to = [ports[n % len(ports)] for n in range(first, min(args.subs, first + 250))]
+        batch = [Subscriber(request, books[port]) for port in to]
+        for subscriber, port in zip(batch, to, strict=True):
+            await loop.create_connection(lambda s=subscriber: s, "127.0.0.1", port)
         await asyncio.wait_for(asyncio.gather(*(s.started for s in batch)), 60)
         subscribers += batch
     connect_seconds = time.perf_counter() - started
@@ -90,7 +99,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     posted: dict[int, float] = {}
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
     async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{args.port}", headers=headers, timeout=30
+        base_url=f"http://127.0.0.1:{ports[0]}", headers=headers, timeout=30
     ) as poster:
         t0 = time.perf_counter()
         for n in range(args.events):
@@ -103,23 +112,35 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                 response = await poster.post("/publish", json={"n": n})
             response.raise_for_status()
             posted[int(response.json()["last_event_id"])] = sent
+    expected = {port: len(range(n, args.subs, len(ports))) for n, port in enumerate(ports)}
     deadline = time.perf_counter() + 30
     while time.perf_counter() < deadline:
-        if all(book.count.get(i, 0) >= args.subs for i in posted):
+        if all(books[p].count.get(i, 0) >= expected[p] for p in ports for i in posted):
             break
         await asyncio.sleep(0.05)
     rss_after = rss_kib(args.server_pid)
     for subscriber in subscribers:
         if subscriber.transport is not None:
             subscriber.transport.close()
-    latencies = sorted(book.last[i] - t for i, t in posted.items() if i in book.last)
-    delivered = sum(min(book.count.get(i, 0), args.subs) for i in posted)
+    by_port = {
+        port: sorted(b.last[i] - t for i, t in posted.items() if i in b.last)
+        for port, b in books.items()
+    }
+    latencies = sorted(
+        max(b.last[i] for b in books.values()) - t
+        for i, t in posted.items()
+        if all(i in b.last for b in books.values())
+    )
+    delivered = sum(min(books[p].count.get(i, 0), expected[p]) for p in ports for i in posted)
     return {
+        "latencies_by_port": [by_port[p] for p in ports],
         "subs": args.subs,
         "events": len(posted),
         "deliveries_expected": len(posted) * args.subs,
         "deliveries": delivered,
-        "events_fully_delivered": sum(book.count.get(i, 0) >= args.subs for i in posted),
+        "events_fully_delivered": sum(
+            all(books[p].count.get(i, 0) >= expected[p] for p in ports) for i in posted
+        ),
         "latencies": latencies,
         "connect_seconds": connect_seconds,
         "rss_before_kib": rss_before,
@@ -130,14 +151,14 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int, action="append", required=True)
     parser.add_argument("--path", required=True)
     parser.add_argument("--token", default="")
     parser.add_argument("--job", default="")
     parser.add_argument("--subs", type=int, required=True)
     parser.add_argument("--events", type=int, default=200)
     parser.add_argument("--rate", type=float, default=20.0)
-    parser.add_argument("--server-pid", type=int, required=True)
+    parser.add_argument("--server-pid", type=int, action="append", required=True)
     args = parser.parse_args()
     uvloop.install()
     print(json.dumps(asyncio.run(run(args))))

@@ -162,27 +162,7 @@ def run(*, quick: bool, summary: Summary) -> None:
         with servers.jobtrail(dbs[small]) as s_small, servers.jobtrail(dbs[large]) as s_large:
             targets = [Target(small, s_small.port), Target(large, s_large.port)]
             samples = uvloop.run(_measure(targets, token, n, random.Random(11)))
-        rows = []
-        for case in CASES:
-            for mode in ("offset", "cursor"):
-                a, b = samples[case, mode, small], samples[case, mode, large]
-                pages = (
-                    f"{OFFSETS[0]}..{OFFSETS[-1]}"
-                    if mode == "offset"
-                    else " / ".join(str(len(t.chains[case])) for t in targets)
-                )
-                r = ratio(percentile(b, 99), percentile(a, 99))
-                r50 = ratio(percentile(b, 50), percentile(a, 50))
-                low = [ms(percentile(a, 50)), ms(percentile(a, 99))]
-                high = [ms(percentile(b, 50)), ms(percentile(b, 99))]
-                rows.append([case, mode, pages, *low, *high, r, r50])
-                summary.add(f"list_{case}_{mode}_p99_ms_{small}_vs_{large}", _pair(a, b))
-                summary.add(
-                    f"list_{case}_{mode}_p99_ratio", f"{r} (p50 ratio {r50}) (target <= 1.5)"
-                )
-        header = ["query", "paging", "offsets / pages", "p50@1k", "p99@1k"]
-        header += [f"p50@{large // 1000}k", f"p99@{large // 1000}k", "p99 ratio", "p50 ratio"]
-        say(table(f"(b) GET /api/v1/jobs, limit 20, owner alice, {n} requests each", header, rows))
+        say(latency_table(samples, targets, n, summary, "list", "SQLite"))
         for case in CASES:
             matches = targets[0].totals[case]
             if matches < OFFSETS[-1] + 20:
@@ -199,6 +179,38 @@ def run(*, quick: bool, summary: Summary) -> None:
         except Exception as exc:  # diagnostics only: the measurements above stand
             say(f"query plans unavailable: {type(exc).__name__}: {exc}")
             summary.add("list_plan_scans_or_temp_btrees", f"unavailable ({type(exc).__name__})")
+
+
+def latency_table(
+    samples: dict[tuple[str, str, int], list[float]],
+    targets: list[Target],
+    n: int,
+    summary: Summary,
+    key: str,
+    backend: str,
+) -> str:
+    """The table of p50/p99 per case, paging mode and size; summary lines under `key`."""
+    small, large = targets[0].size, targets[-1].size
+    rows = []
+    for case in CASES:
+        for mode in ("offset", "cursor"):
+            a, b = samples[case, mode, small], samples[case, mode, large]
+            pages = (
+                f"{OFFSETS[0]}..{OFFSETS[-1]}"
+                if mode == "offset"
+                else " / ".join(str(len(t.chains[case])) for t in targets)
+            )
+            r = ratio(percentile(b, 99), percentile(a, 99))
+            r50 = ratio(percentile(b, 50), percentile(a, 50))
+            low = [ms(percentile(a, 50)), ms(percentile(a, 99))]
+            high = [ms(percentile(b, 50)), ms(percentile(b, 99))]
+            rows.append([case, mode, pages, *low, *high, r, r50])
+            summary.add(f"{key}_{case}_{mode}_p99_ms_{small}_vs_{large}", _pair(a, b))
+            summary.add(f"{key}_{case}_{mode}_p99_ratio", f"{r} (p50 ratio {r50}) (target <= 1.5)")
+    header = ["query", "paging", "offsets / pages", "p50@1k", "p99@1k"]
+    header += [f"p50@{large // 1000}k", f"p99@{large // 1000}k", "p99 ratio", "p50 ratio"]
+    title = f"(b) GET /api/v1/jobs on {backend}, limit 20, owner alice, {n} requests each"
+    return table(title, header, rows)
 
 
 def _pair(a: list[float], b: list[float]) -> str:

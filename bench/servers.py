@@ -9,11 +9,13 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import pg
 from service.edge.auth import TokenVerifier
 from service.settings import Settings
 
@@ -81,18 +83,98 @@ def jobtrail(
     db: Path, *, synchronous: str = "FULL", workers: int = 1, pinned: bool = True
 ) -> Iterator[Server]:
     """`jobtrail serve` on `db`: one process pinned to CPU 0, or `workers` processes on any."""
+    with jobtrail_at(
+        f"sqlite:///{db}",
+        db.parent,
+        workers=workers,
+        pinned=pinned,
+        env={"JOBTRAIL_SQLITE_SYNCHRONOUS": synchronous},
+        name=f"jobtrail-{synchronous}-{workers}",
+    ) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def jobtrail_at(
+    url: str,
+    logdir: Path,
+    *,
+    workers: int = 1,
+    pinned: bool = True,
+    env: dict[str, str] | None = None,
+    name: str = "jobtrail",
+) -> Iterator[Server]:
+    """`jobtrail serve` on the database `url` (SQLite or PostgreSQL), its log in `logdir`."""
     port = free_port()
-    env = _clean_env(
-        {
-            "JOBTRAIL_DATABASE_URL": f"sqlite:///{db}",
-            "JOBTRAIL_JWT_SECRET": SECRET,
-            "JOBTRAIL_SQLITE_SYNCHRONOUS": synchronous,
-        }
+    full_env = _clean_env(
+        {"JOBTRAIL_DATABASE_URL": url, "JOBTRAIL_JWT_SECRET": SECRET, **(env or {})}
     )
     argv = [str(BIN / "jobtrail"), "serve", "--port", str(port), "--workers", str(workers)]
-    name = f"jobtrail-{synchronous}-{workers}"
-    with _running(name, argv, env, port, db.parent, pinned=pinned) as server:
+    with _running(name, argv, full_env, port, logdir, pinned=pinned) as server:
         yield server
+
+
+@dataclass(frozen=True)
+class Setup:
+    """A deployment the scale-out comparisons run on: a backend and its number of instances
+    (separate `jobtrail serve` processes on one database, each on its own port, unpinned)."""
+
+    backend: str  # "sqlite" | "postgres"
+    instances: int
+    synchronous_commit: str | None = None  # PostgreSQL: the database's default, when set
+
+    @property
+    def label(self) -> str:
+        name = "SQLite" if self.backend == "sqlite" else "PostgreSQL"
+        extra = f", synchronous_commit={self.synchronous_commit}" if self.synchronous_commit else ""
+        return f"{name} x{self.instances}{extra}"
+
+
+# SQLite with one instance (measured the same way, beside), PostgreSQL with one and two.
+SCALE_OUT = (Setup("sqlite", 1), Setup("postgres", 1), Setup("postgres", 2))
+
+
+@dataclass(frozen=True)
+class Deployment:
+    setup: Setup
+    url: str
+    logdir: Path
+    db: pg.Database | None  # PostgreSQL's database; None on SQLite
+
+    def settings(self) -> Settings:
+        """The settings of an instance (for seeding in-process and for tokens)."""
+        return Settings(database_url=self.url, data_dir=self.logdir, jwt_secret=SECRET)
+
+
+@contextlib.contextmanager
+def deployment(setup: Setup, root: Path) -> Iterator[Deployment]:
+    """An empty database for `setup`: an SQLite file under `root`, or a PostgreSQL database of
+    its own, dropped on exit."""
+    logdir = Path(tempfile.mkdtemp(prefix=f"{setup.backend}-", dir=root))
+    if setup.backend == "sqlite":
+        yield Deployment(setup, f"sqlite:///{logdir / 'jobtrail.db'}", logdir, None)
+        return
+    with pg.database(synchronous_commit=setup.synchronous_commit) as db:
+        yield Deployment(setup, db.url, logdir, db)
+
+
+@contextlib.contextmanager
+def instances(where: Deployment, env: dict[str, str] | None = None) -> Iterator[list[Server]]:
+    """`where.setup.instances` `jobtrail serve` processes on the deployment's database, each on
+    its own port, unpinned; all stopped by PID on exit."""
+    with contextlib.ExitStack() as stack:
+        yield [
+            stack.enter_context(
+                jobtrail_at(
+                    where.url,
+                    where.logdir,
+                    pinned=False,
+                    env=env,
+                    name=f"jobtrail-{where.setup.backend}-{n}",
+                )
+            )
+            for n in range(where.setup.instances)
+        ]
 
 
 @contextlib.contextmanager
