@@ -25,6 +25,7 @@ from bench import (
     pg,
     scale_out,
     servers,
+    soak,
 )
 from bench.report import Summary, say
 
@@ -37,6 +38,7 @@ PARTS: dict[str, dict[str, Callable[..., None]]] = {
     "e2e": {"sqlite": e2e.run, "postgres": e2e.run_postgres},
     "fanout": {"sqlite": fanout.run, "postgres": fanout.run_postgres},
     "audit": {"sqlite": audit.run},
+    "soak": {"sqlite": soak.run},
 }
 BACKENDS = {"sqlite": ("sqlite",), "postgres": ("postgres",), "both": ("sqlite", "postgres")}
 
@@ -67,7 +69,7 @@ def _commit() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "parts", nargs="*", metavar="{create,list,load,e2e,fanout,audit}", help="default: all"
+        "parts", nargs="*", metavar="{create,list,load,e2e,fanout,audit,soak}", help="default: all"
     )
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument(
