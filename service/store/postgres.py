@@ -284,11 +284,13 @@ class PostgresEventStore(library.LibraryStore):
         ):
             with connection.cursor() as raw:  # one snapshot for the whole audit
                 raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            yield postgres_audit.Scan(
-                connection,
-                self.recorder_of_events.events_table_name,
-                self.mapper.to_domain_event,
+            scan = postgres_audit.Scan(
+                connection, self.recorder_of_events.events_table_name, self.mapper.to_domain_event
             )
+            try:
+                yield scan
+            finally:
+                scan.close()
 
 
 @contextlib.contextmanager

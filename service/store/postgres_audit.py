@@ -16,7 +16,7 @@ from projections import postgres as dialect
 from service.store import decoding, event_hashes
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from eventsourcing.persistence import StoredEvent
 
@@ -55,7 +55,8 @@ def chain_existing_events(events_table: str) -> Callable[[Cursor], None]:
 
 class Scan(decoding.LayoutScan):
     """The audit's read scan on PostgreSQL: each statement through a server-side cursor, so
-    rows come in batches, at constant memory at any size, in the scan's one snapshot."""
+    rows come in batches, at constant memory at any size, in the scan's one snapshot. `close`
+    before the transaction ends."""
 
     def __init__(
         self,
@@ -64,14 +65,48 @@ class Scan(decoding.LayoutScan):
         decode: Callable[[StoredEvent], Any],
     ) -> None:
         self._connection = connection
+        self._opened: list[psycopg.ServerCursor[tuple[Any, ...]]] = []
         super().__init__(layout(events_table), decode, hashed=True)
 
+    def server_cursor(self) -> psycopg.ServerCursor[tuple[Any, ...]]:
+        name = f"audit_scan_{next(_names)}"
+        raw = self._connection.cursor(name=name, row_factory=tuple_row)
+        raw.itersize = 2000
+        self._opened.append(raw)
+        return raw
+
+    def close(self) -> None:
+        for raw in self._opened:
+            raw.close()
+        self._opened.clear()
+
     def cursor(self) -> Cursor:
-        return dialect.Cursor(self._connection.cursor(row_factory=tuple_row))
+        return _ServerCursor(self.server_cursor())
 
     def rows(self, statement: str, parameters: tuple[Any, ...]) -> Iterator[Sequence[Any]]:
-        name = f"audit_scan_{next(_names)}"
-        with self._connection.cursor(name=name, row_factory=tuple_row) as raw:
-            raw.itersize = 2000
-            raw.execute(dialect.dialect(statement), parameters)
-            yield from raw
+        raw = self.server_cursor()
+        raw.execute(dialect.dialect(statement), parameters)
+        yield from raw  # FETCHes a batch at a time
+
+
+class _ServerCursor:
+    """A server-side cursor behind projections/' `Cursor` (for the read tables the audit reads
+    beside the events): rows come in batches, never a whole table at once. Read only."""
+
+    def __init__(self, raw: psycopg.ServerCursor[tuple[Any, ...]]) -> None:
+        self._raw = raw
+        self._rows: Iterator[tuple[Any, ...]] = iter(())
+
+    def execute(self, statement: str, parameters: Sequence[Any] = (), /) -> _ServerCursor:
+        self._raw.execute(dialect.dialect(statement), tuple(parameters))
+        self._rows = iter(self._raw)  # FETCHes a batch at a time (fetchone would FETCH one)
+        return self
+
+    def executemany(self, statement: str, parameters: Iterable[Sequence[Any]], /) -> None:
+        raise TypeError("a scan only reads")
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return next(self._rows, None)
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return list(self._rows)
