@@ -41,11 +41,13 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from contextlib import AbstractContextManager
 
+    from eventsourcing.domain import Snapshot
     from eventsourcing.persistence import InfrastructureFactory, StoredEvent
     from eventsourcing.utils import Environment
 
     from projections.sql import Cursor
     from service.settings import Settings
+    from service.store import chain
     from service.store.base import ProjectionBatch, Scan
 
 T = TypeVar("T")
@@ -274,6 +276,51 @@ class PostgresEventStore(library.LibraryStore):
 
     def pending_migrations(self) -> list[str]:
         return []  # a PostgreSQL store is migrated when it is opened, whoever opens it
+
+    # Copying a store in (service/store/transfer.py): in one `transaction()`, events under
+    # the ids they had, with their hashes, and snapshots; then the id sequence moved on.
+
+    def newest_id(self, cursor: Cursor) -> int:
+        """The newest event id, 0 when the store holds no event."""
+        assert isinstance(cursor, dialect.Cursor)
+        statement = psycopg.sql.SQL("SELECT MAX(notification_id) FROM {}")
+        cursor.raw.execute(statement.format(self._events_table))
+        row = cursor.raw.fetchone()
+        return int(row[0] or 0) if row else 0
+
+    def copy_in(self, cursor: Cursor, links: Sequence[chain.Link]) -> None:
+        """Stores events as another store held them (ids, bytes and hashes), in id order."""
+        assert isinstance(cursor, dialect.Cursor)
+        events = psycopg.sql.SQL(
+            "COPY {} (notification_id, originator_id, originator_version, topic, state) FROM STDIN"
+        ).format(self._events_table)
+        with cursor.raw.copy(events) as copy:
+            for link in links:
+                assert link.job_id is not None
+                copy.write_row((link.id, UUID(link.job_id), link.version, link.topic, link.state))
+        with cursor.raw.copy("COPY event_hashes (id, job_hash, log_hash) FROM STDIN") as copy:
+            for link in links:
+                copy.write_row((link.id, link.job_hash, link.log_hash))
+
+    def snapshots_in(self, cursor: Cursor, snapshots: Sequence[Snapshot]) -> None:
+        """Stores snapshots in the transaction of `cursor` (`put_snapshots` has its own)."""
+        assert isinstance(cursor, dialect.Cursor)
+        statement = psycopg.sql.SQL(
+            "COPY {} (originator_id, originator_version, topic, state) FROM STDIN"
+        ).format(psycopg.sql.Identifier(self.recorder_of_snapshots.events_table_name))
+        with cursor.raw.copy(statement) as copy:
+            for snapshot in snapshots:
+                s = self.mapper.to_stored_event(snapshot)
+                copy.write_row((s.originator_id, s.originator_version, s.topic, s.state))
+
+    def continue_ids_after(self, cursor: Cursor, newest: int) -> None:
+        """The next event gets the id after `newest` (events copied in kept their ids)."""
+        assert isinstance(cursor, dialect.Cursor)
+        table = self.recorder_of_events.events_table_name
+        cursor.raw.execute(
+            "SELECT setval(pg_get_serial_sequence(%s, 'notification_id'), %s, %s)",
+            (table, max(newest, 1), newest > 0),
+        )
 
     @contextlib.contextmanager
     def scan(self) -> Iterator[Scan]:
