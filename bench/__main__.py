@@ -13,7 +13,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import audit, create, e2e, fanout, list_pages, long_streams, servers
+from bench import audit, create, e2e, fanout, list_pages, long_streams, move, servers
 from bench.report import Summary, say
 
 PARTS: dict[str, Callable[..., None]] = {
@@ -23,6 +23,7 @@ PARTS: dict[str, Callable[..., None]] = {
     "e2e": e2e.run,
     "fanout": fanout.run,
     "audit": audit.run,
+    "move": move.run,
 }
 
 
@@ -52,7 +53,7 @@ def _commit() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "parts", nargs="*", metavar="{create,list,load,e2e,fanout,audit}", help="default: all"
+        "parts", nargs="*", metavar="{create,list,load,e2e,fanout,audit,move}", help="default: all"
     )
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     args = parser.parse_args(argv)
