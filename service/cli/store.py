@@ -48,14 +48,15 @@ def store_copy(source: str, target_url: str) -> None:
     models are built on the target from the events (lease renewals are carried over). One
     transaction on the target: all or nothing. Then the target is verified, and its event
     count and head must equal the source's. Exit status 0 copied, 1 not copied (a non-empty
-    target, a source that does not verify or cannot be read, an unreachable target).
+    target, a source that does not verify or cannot be read, an unreachable target) or, said
+    so, copied but not equal to the source; 2 a usage error.
     """
     from service import errors
     from service.store import transfer
 
     base = options.settings()
+    target_settings = _postgres(base, target_url)  # a usage error first
     source_settings = _sqlite(base, source)
-    target_settings = _postgres(base, target_url)
     with (
         _opened_source(source_settings) as source_store,
         _opened_target(target_settings) as target_store,
