@@ -22,6 +22,7 @@ from bench import (
     list_pages,
     list_scaled,
     long_streams,
+    move,
     pg,
     scale_out,
     servers,
@@ -39,6 +40,7 @@ PARTS: dict[str, dict[str, Callable[..., None]]] = {
     "fanout": {"sqlite": fanout.run, "postgres": fanout.run_postgres},
     "audit": {"sqlite": audit.run},
     "soak": {"sqlite": soak.run},
+    "move": {"sqlite": move.run},
 }
 BACKENDS = {"sqlite": ("sqlite",), "postgres": ("postgres",), "both": ("sqlite", "postgres")}
 
@@ -69,7 +71,10 @@ def _commit() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "parts", nargs="*", metavar="{create,list,load,e2e,fanout,audit,soak}", help="default: all"
+        "parts",
+        nargs="*",
+        metavar="{create,list,load,e2e,fanout,audit,soak,move}",
+        help="default: all",
     )
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument(

@@ -25,30 +25,34 @@ from service.settings import Settings
 _JOBTRAIL = str(Path(sys.executable).parent / "jobtrail")
 
 
-# Runs the command (output to /dev/null) from a small interpreter and prints its exit status
-# and peak RSS. Linux carries a process's peak RSS across exec, and a child starts with its
-# parent's pages: spawned from this process, which has just seeded a million events, the
+# Runs the command (output to the file argv[1]) from a small interpreter and prints its exit
+# status and peak RSS. Linux carries a process's peak RSS across exec, and a child starts with
+# its parent's pages: spawned from this process, which has just seeded a million events, the
 # command would report this process's peak, not its own.
 _SPAWN = """
 import os, sys
-pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ,
-                     file_actions=[(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)])
+pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ,
+                     file_actions=[(os.POSIX_SPAWN_OPEN, 1, sys.argv[1],
+                                    os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)])
 _, status, usage = os.wait4(pid, 0)
 print(os.waitstatus_to_exitcode(status), usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
 """
 
 
-def _measure(settings: Settings, *args: str) -> tuple[float, float, int]:
-    """Runs `jobtrail audit ARGS`; its seconds, CPU seconds and peak RSS (KiB). Fails on a
-    non-zero exit."""
+def spawn(
+    settings: Settings, *args: str, out: str = os.devnull, env: dict[str, str] | None = None
+) -> tuple[float, float, int]:
+    """Runs `jobtrail ARGS` on the store of `settings`, its stdout to the file `out`; its
+    seconds, CPU seconds and peak RSS (KiB). Fails on a non-zero exit."""
     env = {
         **os.environ,
         "JOBTRAIL_DATABASE_URL": settings.database_url,
         "JOBTRAIL_DATA_DIR": str(settings.data_dir),
+        **(env or {}),
     }
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", _SPAWN, _JOBTRAIL, "audit", *args],
+        [sys.executable, "-c", _SPAWN, out, _JOBTRAIL, *args],
         env=env,
         capture_output=True,
         text=True,
@@ -57,8 +61,13 @@ def _measure(settings: Settings, *args: str) -> tuple[float, float, int]:
     seconds = time.perf_counter() - started
     code, rss, cpu = done.stdout.split()
     if code != "0":
-        raise RuntimeError(f"jobtrail audit {' '.join(args)} exited {code}: {done.stderr}")
+        raise RuntimeError(f"jobtrail {' '.join(args)} exited {code}: {done.stderr}")
     return seconds, float(cpu), int(rss)
+
+
+def _measure(settings: Settings, *args: str) -> tuple[float, float, int]:
+    """Runs `jobtrail audit ARGS` (output to /dev/null)."""
+    return spawn(settings, "audit", *args)
 
 
 def run(*, quick: bool, summary: Summary) -> None:
@@ -66,16 +75,7 @@ def run(*, quick: bool, summary: Summary) -> None:
     rows = []
     results: dict[tuple[str, int], tuple[float, float, int]] = {}
     with tempfile.TemporaryDirectory(prefix="jobtrail-bench-audit-") as tmp:
-        settings = Settings(
-            database_url=f"sqlite:///{Path(tmp) / 'jobtrail.db'}",
-            data_dir=Path(tmp),
-            jwt_secret="bench-" + "x" * 32,
-        )
-        have = 0
-        for size in sizes:
-            stats = seed.seed_events(settings, size - have, first_job=have // seed.JOB_EVENTS)
-            say(f"[audit] seeded {size:,} events ({rate(stats.events_per_s)} events/s)")
-            have = size
+        for settings, size in seed.grown(Path(tmp), sizes, "audit"):
             for command in ("export", "verify"):
                 seconds, cpu, rss = _measure(settings, command)
                 results[(command, size)] = (size / seconds, size / cpu, rss)

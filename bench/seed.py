@@ -12,8 +12,10 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from bench.report import rate, say
 from service.jobs import commands
 from service.principal import Principal
 from service.settings import Settings
@@ -245,3 +247,19 @@ def seed_events(settings: Settings, n: int, *, first_job: int = 0) -> SeedStats:
         submit_all(writer, (whole_job(i) for i in jobs))
     seconds = time.perf_counter() - started
     return SeedStats(meter.commands, meter.events, meter.batches, seconds)
+
+
+def grown(folder: Path, sizes: Iterable[int], part: str) -> Iterator[tuple[Settings, int]]:
+    """An SQLite store in `folder`, seeded (`seed_events`) to each of `sizes` in turn: the
+    store's settings and its size, at each."""
+    settings = Settings(
+        database_url=f"sqlite:///{folder / 'jobtrail.db'}",
+        data_dir=folder,
+        jwt_secret="bench-" + "x" * 32,
+    )
+    have = 0
+    for size in sizes:
+        stats = seed_events(settings, size - have, first_job=have // JOB_EVENTS)
+        say(f"[{part}] seeded {size:,} events ({rate(stats.events_per_s)} events/s)")
+        have = size
+        yield settings, size

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from projections import documents, reads, sql
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
     from projections.reads import ReadConnection
     from projections.sql import Cursor
 
@@ -31,6 +33,20 @@ def get(cursor: Cursor, job_id: uuid.UUID) -> LeaseRow | None:
 def renew(cursor: Cursor, job_id: uuid.UUID, token: str, expires_ms: int) -> None:
     """Moves the expiry of the lease `token` forward (never back)."""
     cursor.execute(sql.query("renew_lease"), (expires_ms, documents.text_id(job_id), token))
+
+
+def every(cursor: Cursor) -> Iterator[tuple[str, str, float, int]]:
+    """Every lease as (job id, token, seconds, expiry ms), in job id order, one at a time."""
+    cursor.execute(sql.query("all_leases"))
+    for job_id, token, seconds, expires_ms in iter(cursor.fetchone, None):
+        yield str(job_id), str(token), float(seconds), int(expires_ms)
+
+
+def renew_all(cursor: Cursor, leases: Iterable[tuple[str, str, float, int]]) -> None:
+    """`renew` for each of `leases` (as `every` gives them): a store's copy takes over the
+    renewals its events do not hold."""
+    rows = [(expires_ms, job_id, token) for job_id, token, _, expires_ms in leases]
+    cursor.executemany(sql.query("renew_lease"), rows)
 
 
 async def expired(conn: ReadConnection, now_ms: int, limit: int) -> list[uuid.UUID]:

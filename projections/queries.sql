@@ -88,6 +88,11 @@ DELETE FROM leases WHERE job_id = ?;
 -- name: get_lease
 SELECT token, seconds, expires_at FROM leases WHERE job_id = ?;
 
+-- name: all_leases
+-- Renewals are the one state of the read models that no event holds: copying a store
+-- carries them over (service/store/transfer.py).
+SELECT job_id, token, seconds, expires_at FROM leases ORDER BY job_id;
+
 -- name: expired_leases
 SELECT job_id FROM leases WHERE expires_at <= ? ORDER BY expires_at LIMIT ?;
 

@@ -159,15 +159,18 @@ def test_every_folder_of_modules_is_a_package(package: str) -> None:
 # The store is one package behind a small interface (service/store/base.py): only a backend
 # touches the eventsourcing library's recorders, datastores and mappers, and read-model SQL is
 # written only in projections/ (a backend's own tables, `stored_events`, are its business).
-# The SQLite backend is two modules: sqlite.py (the library's persistence, the writes) and
-# sqlite_audit.py (the hash chains' rows, the migration ledger, the audit's read scan); the
-# PostgreSQL backend is postgres.py and postgres_listen.py (LISTEN for other instances'
-# commits); library.py is what both take of the library's Application.
+# Each backend is two modules: sqlite.py and postgres.py (the library's persistence, the
+# writes), sqlite_audit.py and postgres_audit.py (where the hash chains' rows are, the audit's
+# read scan); library.py is what both take of the library's Application, event_hashes.py what
+# both share of the chains' table;
+# postgres_listen.py hears other instances' commits (LISTEN).
 BACKENDS = (
     "service/store/library.py",
+    "service/store/event_hashes.py",
     "service/store/sqlite.py",
     "service/store/sqlite_audit.py",
     "service/store/postgres.py",
+    "service/store/postgres_audit.py",
     "service/store/postgres_listen.py",
 )
 NOT_OUTSIDE_A_BACKEND = (".recorder", ".datastore", ".mapper", "sql.query(", ".execute(")

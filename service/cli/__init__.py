@@ -1,12 +1,12 @@
 """The `jobtrail` command: running the service (`serve`, `worker`, `token`, `projections`),
 using it as a client (`create`, `list`, `get`, `watch`, `cancel`, `replay`, `delete`,
-`events`) and auditing its event store (`audit`)."""
+`events`), auditing its event store (`audit`) and moving it to PostgreSQL (`store copy`)."""
 
 from __future__ import annotations
 
 import click
 
-from service.cli import audit, follow, jobs, serving
+from service.cli import audit, follow, jobs, serving, store
 
 
 @click.group()
@@ -32,5 +32,6 @@ for command in (
     jobs.delete,
     follow.events,
     audit.audit,
+    store.store,
 ):
     main.add_command(command)

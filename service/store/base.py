@@ -70,9 +70,9 @@ class Scan(Protocol):
         events' contents: the ids, jobs, versions and stored hashes."""
         ...
 
-    def events(self, after: int) -> Iterator[tuple[Link, Recorded | None]]:
+    def events(self, after: int, *, hashes: bool = False) -> Iterator[tuple[Link, Recorded | None]]:
         """Every stored event after the id `after`, in id order, decoded (None where it
-        does not decode), without its hashes."""
+        does not decode), with its stored hashes if `hashes` (else None)."""
         ...
 
     def jobs(self) -> Iterator[tuple[Link, Recorded | None]]:

@@ -12,6 +12,9 @@ Schema. Versioned migrations (`PostgresEventStore.migrate`, run by service/store
 applied when a store opens, each in a transaction that holds an advisory lock: instances that
 start at once take turns, the first does the work, the others find it done. The library's own
 table creation stays off (it fails when several processes run it at once).
+
+Tamper evidence. Each event's hash chain links (service/store/event_hashes.py) are written in
+the transaction that stores it, as on SQLite, in `event_hashes` (postgres_audit.py).
 """
 
 from __future__ import annotations
@@ -31,19 +34,20 @@ from eventsourcing.postgres import (
 from psycopg.rows import tuple_row
 
 from projections import postgres as dialect
-from projections import projector
 from service import errors
-from service.store import chain, decoding, library, migrations
+from service.store import event_hashes, library, migrations, postgres_audit
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from contextlib import AbstractContextManager
 
+    from eventsourcing.domain import Snapshot
     from eventsourcing.persistence import InfrastructureFactory, StoredEvent
     from eventsourcing.utils import Environment
 
     from projections.sql import Cursor
     from service.settings import Settings
+    from service.store import chain
     from service.store.base import ProjectionBatch, Scan
 
 T = TypeVar("T")
@@ -55,16 +59,23 @@ _LOCK_TIMEOUT_SECONDS = 10
 
 
 class ProjectingRecorder(PostgresApplicationRecorder):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.heads = event_hashes.Heads()  # of the jobs this process chained
+        self.layout = postgres_audit.layout(self.events_table_name)
+
     def insert_in(
         self, cursor: dialect.Cursor, stored_events: Sequence[StoredEvent], batch: ProjectionBatch
     ) -> None:
-        """Inserts the batch's events in the transaction of `cursor`, then their read-model
-        rows and the batch's other writes."""
+        """Inserts the batch's events in the transaction of `cursor`, their hash chains, then
+        their read-model rows and the batch's other writes."""
         # The library's statements read their rows as dicts: a cursor of their own.
         with cursor.connection.cursor() as curs:
             self._insert_stored_events(curs, stored_events)  # locks (held already), NOTIFY
             positions = self._fetch_ids_after_insert_events(curs, stored_events)
         assert positions is not None
+        # The transaction holds the events table's lock: the log's head stays the head.
+        event_hashes.link(cursor, self.layout, positions, stored_events, self.heads)
         batch.project(cursor, positions)
 
 
@@ -165,6 +176,11 @@ class PostgresEventStore(library.LibraryStore):
         steps = (
             migrations.Migration(1, "the event store's tables", _run(_library_tables(self))),
             migrations.Migration(2, "the read models", _run(dialect.schema())),
+            migrations.Migration(
+                3,
+                "hash chains of the stored events",
+                postgres_audit.chain_existing_events(self.recorder_of_events.events_table_name),
+            ),
         )
         applied = migrations.migrate(self._migration_turn, library.Ledger(), steps)
         # The library's composite type of stored events exists now: let psycopg know it.
@@ -189,20 +205,27 @@ class PostgresEventStore(library.LibraryStore):
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Cursor]:
-        with (
-            self._translated(),
-            self._datastore.get_connection() as connection,
-            connection.transaction(),
-            connection.cursor(row_factory=tuple_row) as raw,
-        ):
-            # The events table's write lock from the start, not from the first insert: what
-            # the transaction reads stays true until it commits, whichever instance writes,
-            # and ids are handed out in commit order (a tailer never skips a later-filled id).
-            raw.execute(f"SET LOCAL lock_timeout = '{_LOCK_TIMEOUT_SECONDS}s'")
-            raw.execute(
-                psycopg.sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(self._events_table)
-            )
-            yield dialect.Cursor(raw)
+        heads = self.recorder_of_events.heads
+        try:
+            with (
+                self._translated(),
+                self._datastore.get_connection() as connection,
+                connection.transaction(),
+                connection.cursor(row_factory=tuple_row) as raw,
+            ):
+                # The events table's write lock from the start, not from the first insert:
+                # what the transaction reads stays true until it commits, whichever instance
+                # writes, and ids are handed out in commit order (a tailer never skips a
+                # later-filled id).
+                raw.execute(f"SET LOCAL lock_timeout = '{_LOCK_TIMEOUT_SECONDS}s'")
+                raw.execute(
+                    psycopg.sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(self._events_table)
+                )
+                yield dialect.Cursor(raw)
+        except BaseException:
+            heads.ended(ok=False)
+            raise
+        heads.ended(ok=True)  # committed
 
     def record(self, cursor: Cursor, batch: ProjectionBatch) -> None:
         if not batch.events:
@@ -259,6 +282,51 @@ class PostgresEventStore(library.LibraryStore):
     def pending_migrations(self) -> list[str]:
         return []  # a PostgreSQL store is migrated when it is opened, whoever opens it
 
+    # Copying a store in (service/store/transfer.py): in one `transaction()`, events under
+    # the ids they had, with their hashes, and snapshots; then the id sequence moved on.
+
+    def newest_id(self, cursor: Cursor) -> int:
+        """The newest event id, 0 when the store holds no event."""
+        assert isinstance(cursor, dialect.Cursor)
+        statement = psycopg.sql.SQL("SELECT MAX(notification_id) FROM {}")
+        cursor.raw.execute(statement.format(self._events_table))
+        row = cursor.raw.fetchone()
+        return int(row[0] or 0) if row else 0
+
+    def copy_in(self, cursor: Cursor, links: Sequence[chain.Link]) -> None:
+        """Stores events as another store held them (ids, bytes and hashes), in id order."""
+        assert isinstance(cursor, dialect.Cursor)
+        events = psycopg.sql.SQL(
+            "COPY {} (notification_id, originator_id, originator_version, topic, state) FROM STDIN"
+        ).format(self._events_table)
+        with cursor.raw.copy(events) as copy:
+            for link in links:
+                assert link.job_id is not None
+                copy.write_row((link.id, UUID(link.job_id), link.version, link.topic, link.state))
+        with cursor.raw.copy("COPY event_hashes (id, job_hash, log_hash) FROM STDIN") as copy:
+            for link in links:
+                copy.write_row((link.id, link.job_hash, link.log_hash))
+
+    def snapshots_in(self, cursor: Cursor, snapshots: Sequence[Snapshot]) -> None:
+        """Stores snapshots in the transaction of `cursor` (`put_snapshots` has its own)."""
+        assert isinstance(cursor, dialect.Cursor)
+        statement = psycopg.sql.SQL(
+            "COPY {} (originator_id, originator_version, topic, state) FROM STDIN"
+        ).format(psycopg.sql.Identifier(self.recorder_of_snapshots.events_table_name))
+        with cursor.raw.copy(statement) as copy:
+            for snapshot in snapshots:
+                s = self.mapper.to_stored_event(snapshot)
+                copy.write_row((s.originator_id, s.originator_version, s.topic, s.state))
+
+    def continue_ids_after(self, cursor: Cursor, newest: int) -> None:
+        """The next event gets the id after `newest` (events copied in kept their ids)."""
+        assert isinstance(cursor, dialect.Cursor)
+        table = self.recorder_of_events.events_table_name
+        cursor.raw.execute(
+            "SELECT setval(pg_get_serial_sequence(%s, 'notification_id'), %s, %s)",
+            (table, max(newest, 1), newest > 0),
+        )
+
     @contextlib.contextmanager
     def scan(self) -> Iterator[Scan]:
         with (
@@ -268,51 +336,13 @@ class PostgresEventStore(library.LibraryStore):
         ):
             with connection.cursor() as raw:  # one snapshot for the whole audit
                 raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            yield _Scan(connection, self._events_table, self.mapper.to_domain_event)
-
-
-class _Scan:
-    """The audit's read scan on PostgreSQL. The hash chains are SQLite's only so far: no
-    hashes here (the log pass has nothing to check; each job's version order, fold and read
-    rows are checked as on SQLite)."""
-
-    def __init__(
-        self,
-        connection: psycopg.Connection[Any],
-        table: psycopg.sql.Composable,
-        decode: Callable[[StoredEvent], Any],
-    ) -> None:
-        self._connection = connection
-        self._table = table
-        self._events = decoding.StoredEvents(decode)
-
-    def cursor(self) -> Cursor:
-        return dialect.Cursor(self._connection.cursor(row_factory=tuple_row))
-
-    def log(self) -> Iterator[chain.Link]:
-        return iter(())
-
-    def events(self, after: int) -> Iterator[tuple[chain.Link, projector.Recorded | None]]:
-        return self._stream("WHERE notification_id > %s ORDER BY notification_id", (after,))
-
-    def jobs(self) -> Iterator[tuple[chain.Link, projector.Recorded | None]]:
-        return self._stream("ORDER BY originator_id, originator_version", ())
-
-    def _stream(
-        self, rest: str, params: tuple[Any, ...]
-    ) -> Iterator[tuple[chain.Link, projector.Recorded | None]]:
-        statement = psycopg.sql.SQL(
-            "SELECT notification_id, replace(originator_id::text, '-', ''), originator_version,"
-            " topic, state FROM {} " + rest
-        ).format(self._table)
-        # A server-side cursor: rows come in batches, at constant memory at any size.
-        with self._connection.cursor(name="audit_scan", row_factory=tuple_row) as raw:
-            raw.itersize = 2000
-            raw.execute(statement, params)
-            for event_id, job_id, version, topic, state in raw:
-                state = bytes(state)
-                link = chain.Link(event_id, job_id, version, None, None, topic, state)
-                yield link, self._events.recorded(event_id, job_id, version, topic, state)
+            scan = postgres_audit.Scan(
+                connection, self.recorder_of_events.events_table_name, self.mapper.to_domain_event
+            )
+            try:
+                yield scan
+            finally:
+                scan.close()
 
 
 @contextlib.contextmanager

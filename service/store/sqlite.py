@@ -28,7 +28,7 @@ from eventsourcing.sqlite import (
 
 from projections import sql
 from service import errors
-from service.store import library, migrations, sqlite_audit
+from service.store import event_hashes, library, migrations, sqlite_audit
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -71,24 +71,9 @@ class _TunedPool(SQLiteConnectionPool):
 
 
 class ProjectingRecorder(SQLiteApplicationRecorder):
-    # Each job's newest committed version and job hash, so that chaining an event rarely
-    # reads its predecessor's hash back. Only what has committed is kept: a version's hash
-    # never changes once committed, and a stale entry (another process wrote the job since)
-    # does not match the version being written, so it is read from the table instead.
-    heads: dict[str, tuple[int, bytes]]
-    uncommitted: dict[str, tuple[int, bytes]]
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.heads, self.uncommitted = {}, {}
-
-    def committed(self, ok: bool) -> None:
-        """The transaction of the chained events ended: committed (`ok`) or rolled back."""
-        if ok and self.uncommitted:
-            if len(self.heads) > sqlite_audit.HEADS_KEPT:
-                self.heads.clear()
-            self.heads.update(self.uncommitted)
-        self.uncommitted.clear()
+        self.heads = event_hashes.Heads()  # of the jobs this process chained
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -118,7 +103,7 @@ class ProjectingRecorder(SQLiteApplicationRecorder):
         chains, then their read-model rows and the batch's other writes."""
         positions = self._insert_events(c, stored_events)
         assert positions is not None
-        sqlite_audit.link(c, positions, stored_events, self.heads, self.uncommitted)
+        event_hashes.link(c, sqlite_audit.LAYOUT, positions, stored_events, self.heads)
         batch.project(c, positions)
 
 
@@ -204,15 +189,15 @@ class SQLiteEventStore(library.LibraryStore):
             try:
                 yield cursor
             except BaseException:
-                recorder.committed(ok=False)
+                recorder.heads.ended(ok=False)
                 connection.rollback()
                 raise
             try:
                 connection.commit()
             except BaseException:
-                recorder.committed(ok=False)
+                recorder.heads.ended(ok=False)
                 raise
-            recorder.committed(ok=True)
+            recorder.heads.ended(ok=True)
 
     def record(self, cursor: Cursor, batch: ProjectionBatch) -> None:
         recorder = self.recorder

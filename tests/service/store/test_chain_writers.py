@@ -20,6 +20,15 @@ def progress(job_id, n):
     return command
 
 
+def start(job_id):
+    def command(uow):
+        expires = uow.now + timedelta(hours=1)
+        uow.get(job_id).start(worker_id="w", lease_token="l", lease_expires_at=expires,
+                              now=uow.now)  # fmt: skip
+
+    return command
+
+
 def test_two_writers_on_one_file_keep_the_chains_whole(tmp_path):
     settings = make_settings(tmp_path)
     stores = [backends.open_store(settings) for _ in range(2)]
@@ -31,15 +40,6 @@ def test_two_writers_on_one_file_keep_the_chains_whole(tmp_path):
         spec = commands.JobSpec(type="t")
         create = commands.create_job(spec, owner="o", idempotency_key=None, request_hash=None)
         jobs = [writers[0].call(create).value.job_id for _ in range(3)]
-
-        def start(job_id):
-            def command(uow):
-                expires = uow.now + timedelta(hours=1)
-                uow.get(job_id).start(worker_id="w", lease_token="l", lease_expires_at=expires,
-                                      now=uow.now)  # fmt: skip
-
-            return command
-
         for job_id in jobs:
             writers[1].call(start(job_id))
         for n in range(60):  # alternating writers, and both at once on the same job

@@ -73,7 +73,7 @@ def test_instances_starting_at_once_make_the_schema_once(pg_server, tmp_path):
                 store.close()
         with _connect(settings.database_url) as db:
             rows = db.execute("SELECT version, name FROM schema_migrations ORDER BY 1").fetchall()
-        assert [version for version, _ in rows] == [1, 2]
+        assert [version for version, _ in rows] == [1, 2, 3]
     finally:
         pg_server.drop(name)
 
