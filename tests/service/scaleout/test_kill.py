@@ -5,6 +5,7 @@ resumes on the other instance with Last-Event-ID, without a gap or a repeat."""
 
 from __future__ import annotations
 
+import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -191,3 +192,36 @@ def test_subscribers_on_two_instances_get_every_event_once_and_one_resumes_after
     assert on_a.ended and on_b.ended
     # It had the first 8 at least, and none of the 16 that came after the kill: B sent those.
     assert 7 <= stored.index(on_a.resumed_after[0]) <= 12
+
+
+def test_an_instance_frozen_in_a_transaction_holds_up_the_others_only_for_seconds(pair, victim):
+    """Time is the scenario (about 5 s): A (the victim) is frozen (SIGSTOP: a hung process, a
+    paused VM) just as its writer's transaction has taken the events table's lock. PostgreSQL
+    ends a transaction idle for 5 s (the store's idle_in_transaction_session_timeout), so B's
+    write, queued behind it, is answered 201, not 503 after its 10 s wait. A, thawed, answers
+    its held write 503 (nothing of it is stored), then writes again."""
+    a, b = victim, pair.all[1]
+    url = pair.database_url
+    with (
+        pair.client(a, "frozen") as on_a,
+        pair.client(b, "frozen") as on_b,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        with instances.events_table_locked(url):
+            held = pool.submit(on_a.post, "/api/v1/jobs", json={"type": "frozen.held"})
+            (pid,) = instances.wait_until_waiting(url, 1, "LOCK TABLE")
+            a.process.send_signal(signal.SIGSTOP)
+        try:
+            wait_for(lambda: "ExclusiveLock" in instances.events_table_locks(url, pid))
+            create(on_b, type="frozen.b")  # queued behind A's transaction, until it is ended
+            wait_for(lambda: instances.session_gone(url, pid))
+        finally:
+            a.process.send_signal(signal.SIGCONT)
+        answer = held.result(timeout=30)
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"]["code"] == "unavailable"
+        create(on_a, type="frozen.a")
+        for job_type, total in (("frozen.held", 0), ("frozen.a", 1), ("frozen.b", 1)):
+            listed = on_b.get("/api/v1/jobs", params={"type": job_type})
+            assert listed.json()["total"] == total
+    assert "Traceback" not in a.log.read_text(errors="replace")
