@@ -56,6 +56,7 @@ T = TypeVar("T")
 _MIGRATION_LOCK = int.from_bytes(b"jobtrail", "big") & (2**63 - 1)
 # How long a writer waits for the events table's lock before the request gets a 503.
 _LOCK_TIMEOUT_SECONDS = 10
+_IDLE_SECONDS = 5
 
 
 class ProjectingRecorder(PostgresApplicationRecorder):
@@ -131,6 +132,13 @@ class PostgresEventStore(library.LibraryStore):
             "POSTGRES_PASSWORD": pg.password,
             "POSTGRES_CONNECT_TIMEOUT": "5",
             "POSTGRES_LOCK_TIMEOUT": str(_LOCK_TIMEOUT_SECONDS),
+            # The server ends a transaction left idle this long (the library's default, made
+            # explicit): an instance frozen while its writer holds the events table's lock
+            # holds up the others' writes this long, not until TCP notices. Shorter than the
+            # lock wait, so the writers queued behind it get through. (A freeze in the middle
+            # of a pipelined statement batch is not idle to the server: only the instance's
+            # death, or its thaw, ends that one.)
+            "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": str(_IDLE_SECONDS),
             "POSTGRES_PRE_PING": "y",  # a connection the server dropped is replaced
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",  # unsafe: no table lock (the notes)
             "CREATE_TABLE": "n",  # the migrations below make the tables
