@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from service.edge import auth
+from tests.service import http_clients
 from tests.support import SECRET, LiveServer, make_settings
 
 ISSUER = "https://id.example.com/"
@@ -170,8 +171,8 @@ def assert_refused(response: httpx.Response, expected: dict[str, Any]) -> None:
     assert "set-cookie" not in response.headers
 
 
-def last_event_id(server: LiveServer) -> int:
-    return int(httpx.get(f"{server.url}/readyz").json()["last_event_id"] or 0)
+def last_event_id(client: httpx.Client) -> int:
+    return int(client.get("/readyz").json()["last_event_id"] or 0)
 
 
 @pytest.fixture(scope="module")
@@ -185,9 +186,10 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     live.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def anonymous(guarded: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=guarded.url, timeout=10) as client:
+    """A client without credentials (nothing here answers with a cookie to keep)."""
+    with http_clients.client(guarded.url) as client:
         yield client
 
 
@@ -203,13 +205,13 @@ def bad_tokens() -> dict[str, str]:
 def test_every_bad_token_is_refused_with_one_and_the_same_answer(
     guarded, anonymous, bad_tokens, method, path, headers, body
 ):
-    before = last_event_id(guarded)
+    before = last_event_id(anonymous)
     for name, token in bad_tokens.items():
         bearer = {"Authorization": f"Bearer {token}"}
         response = send(anonymous, method, path, headers | bearer, body)
         assert response.json() == INVALID, name
         assert_refused(response, INVALID)
-    assert last_event_id(guarded) == before
+    assert last_event_id(anonymous) == before
 
 
 @pytest.mark.parametrize(("method", "path", "headers", "body"), ROUTES)
@@ -291,20 +293,21 @@ def test_an_rs256_server_refuses_every_other_algorithm_and_key(
     rsa_server, confused_tokens, method, path, headers, body
 ):
     server, _ = rsa_server
-    before = last_event_id(server)
-    with httpx.Client(base_url=server.url, timeout=10) as anonymous:
+    with http_clients.client(server.url) as anonymous:
+        before = last_event_id(anonymous)
         for name, token in confused_tokens.items():
             bearer = {"Authorization": f"Bearer {token}"}
             response = send(anonymous, method, path, headers | bearer, body)
             assert response.json() == INVALID, name
             assert_refused(response, INVALID)
-    assert last_event_id(server) == before
+        assert last_event_id(anonymous) == before
 
 
 def test_an_rs256_server_accepts_its_own_algorithm(rsa_server):
     server, _ = rsa_server
     token = jwt.encode(_rs_claims(), _RSA, algorithm="RS256")
-    answer = httpx.get(f"{server.url}/api/v1/session", headers={"Authorization": f"Bearer {token}"})
+    with http_clients.bearer_token(server.url, token) as client:
+        answer = client.get("/api/v1/session")
     assert answer.status_code == 200, answer.text
     assert answer.json()["sub"] == "alice"
 
@@ -408,55 +411,54 @@ def _exchange(method: str, path: str) -> bool:
 
 
 @pytest.mark.parametrize(("method", "path", "headers", "body"), ROUTES)
-def test_a_token_in_the_wrong_place_is_not_read(guarded, good, method, path, headers, body):
-    before = last_event_id(guarded)
-    with httpx.Client(base_url=guarded.url, timeout=10) as anonymous:
-        for what, options, expected in _misplaced(good):
-            if what == "query access_token" and _streams(path, headers):
-                continue  # where it is read: test_the_stream_query_token_...
-            if expected == TWICE_COOKIE and _exchange(method, path):
-                expected = NO_TOKEN
-            more = options.get("headers", {})
-            pairs = list(more.items()) if isinstance(more, dict) else more
-            response = send(
-                anonymous, method, path, [*headers.items(), *pairs], body, options.get("params")
-            )
-            assert response.json() == expected, what
-            assert_refused(response, expected)
-        if method == "POST":  # a body field is no place for a token either
-            fields = {**(body or {}), "access_token": good, "token": good}
-            assert_refused(send(anonymous, method, path, headers, fields), NO_TOKEN)
-    assert last_event_id(guarded) == before
+def test_a_token_in_the_wrong_place_is_not_read(anonymous, good, method, path, headers, body):
+    before = last_event_id(anonymous)
+    for what, options, expected in _misplaced(good):
+        if what == "query access_token" and _streams(path, headers):
+            continue  # where it is read: test_the_stream_query_token_...
+        if expected == TWICE_COOKIE and _exchange(method, path):
+            expected = NO_TOKEN
+        more = options.get("headers", {})
+        pairs = list(more.items()) if isinstance(more, dict) else more
+        response = send(
+            anonymous, method, path, [*headers.items(), *pairs], body, options.get("params")
+        )
+        assert response.json() == expected, what
+        assert_refused(response, expected)
+    if method == "POST":  # a body field is no place for a token either
+        fields = {**(body or {}), "access_token": good, "token": good}
+        assert_refused(send(anonymous, method, path, headers, fields), NO_TOKEN)
+    assert last_event_id(anonymous) == before
 
 
 @pytest.mark.parametrize("path", [f"/api/v1/jobs/{JOB}/events", "/api/v1/events"])
-def test_the_stream_query_token_is_read_once_and_only_from_access_token(guarded, good, path):
+def test_the_stream_query_token_is_read_once_and_only_from_access_token(
+    guarded, anonymous, good, path
+):
     other = guarded.token("bob")
-    with httpx.Client(base_url=guarded.url, timeout=10) as anonymous:
-        twice = send(
-            anonymous, "GET", path, SSE, params=[("access_token", good), ("access_token", other)]
-        )
-        assert_refused(
-            twice,
-            {
-                "error": {
-                    "code": "unauthorized",
-                    "message": "?access_token= must be sent once: it was sent more than once.",
-                    "details": {},
-                }
-            },
-        )
-        assert_refused(send(anonymous, "GET", path, SSE, params={"token": good}), NO_TOKEN)
-        # A bad header wins over a good query token.
-        bad = {"Authorization": "Bearer x.y.z", **SSE}
-        assert_refused(send(anonymous, "GET", path, bad, params={"access_token": good}), INVALID)
+    twice = send(
+        anonymous, "GET", path, SSE, params=[("access_token", good), ("access_token", other)]
+    )
+    assert_refused(
+        twice,
+        {
+            "error": {
+                "code": "unauthorized",
+                "message": "?access_token= must be sent once: it was sent more than once.",
+                "details": {},
+            }
+        },
+    )
+    assert_refused(send(anonymous, "GET", path, SSE, params={"token": good}), NO_TOKEN)
+    # A bad header wins over a good query token.
+    bad = {"Authorization": "Bearer x.y.z", **SSE}
+    assert_refused(send(anonymous, "GET", path, bad, params={"access_token": good}), INVALID)
 
 
 @pytest.mark.parametrize("scheme", ["bearer", "BEARER", "BeArEr"])
-def test_the_scheme_is_case_insensitive(guarded, good, scheme):
+def test_the_scheme_is_case_insensitive(anonymous, good, scheme):
     # RFC 6750 §2.1 takes the auth-scheme of RFC 9110 §11.1, which is case-insensitive.
-    with httpx.Client(base_url=guarded.url, timeout=10) as anonymous:
-        answer = anonymous.get("/api/v1/session", headers={"Authorization": f"{scheme} {good}"})
+    answer = anonymous.get("/api/v1/session", headers={"Authorization": f"{scheme} {good}"})
     assert answer.status_code == 200, answer.text
 
 

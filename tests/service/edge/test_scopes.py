@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from service.edge import routing
+from tests.service import http_clients
 from tests.support import LiveServer, create
 
 API_MD = Path(__file__).parents[3] / "docs" / "API.md"
@@ -67,11 +68,7 @@ def _requests(method: str, path: str) -> list[tuple[str, dict[str, str]]]:
 @pytest.fixture(scope="module")
 def clients(shared_server: LiveServer) -> Iterator[dict[str, httpx.Client]]:
     made = {
-        name: httpx.Client(
-            base_url=shared_server.url,
-            headers={"Authorization": f"Bearer {shared_server.token(f'scoped-{name}', scopes)}"},
-            timeout=10,
-        )
+        name: http_clients.bearer(shared_server, f"scoped-{name}", scopes)
         for name, scopes in TOKENS.items()
     }
     yield made
@@ -79,8 +76,8 @@ def clients(shared_server: LiveServer) -> Iterator[dict[str, httpx.Client]]:
         client.close()
 
 
-def _last_event_id(server: LiveServer) -> int:
-    return int(httpx.get(f"{server.url}/readyz").json()["last_event_id"] or 0)
+def _last_event_id(client: httpx.Client) -> int:
+    return int(client.get("/readyz").json()["last_event_id"] or 0)
 
 
 def _answer(client: httpx.Client, method: str, path: str, headers: dict[str, str]):
@@ -97,7 +94,7 @@ def _answer(client: httpx.Client, method: str, path: str, headers: dict[str, str
 def test_a_route_refuses_a_token_without_its_scope_and_admits_one_with_it(
     shared_server, clients, method, path, scope
 ):
-    before = _last_event_id(shared_server)
+    before = _last_event_id(clients["none"])
     for target, headers in _requests(method, path):
         for name, client in clients.items():
             response = _answer(client, method, target, headers)
@@ -113,16 +110,16 @@ def test_a_route_refuses_a_token_without_its_scope_and_admits_one_with_it(
                         "details": {},
                     }
                 }
-    assert _last_event_id(shared_server) == before
+    assert _last_event_id(clients["none"]) == before
 
 
 def test_a_worker_token_sees_no_ones_jobs_but_through_its_claim(shared_server):
     """`worker` alone: every user route is a 403, also on another owner's job and its stream;
     with `jobs:read jobs:write` too, its `sub` owns jobs like anyone's, and others' stay 404."""
     with (
-        shared_server.client("scoped-owner") as owner,
-        shared_server.client("scoped-w", "worker") as worker,
-        shared_server.client("scoped-wrw", "worker jobs:read jobs:write") as reader,
+        http_clients.bearer(shared_server, "scoped-owner") as owner,
+        http_clients.bearer(shared_server, "scoped-w", "worker") as worker,
+        http_clients.bearer(shared_server, "scoped-wrw", "worker jobs:read jobs:write") as reader,
     ):
         job = create(owner, type="scoped.t")
         path = f"/api/v1/jobs/{job['id']}"
@@ -150,8 +147,8 @@ def test_a_worker_token_sees_no_ones_jobs_but_through_its_claim(shared_server):
 
 def test_a_user_token_cannot_act_as_a_worker_on_its_own_job(shared_server):
     with (
-        shared_server.client("scoped-user") as user,
-        shared_server.client("scoped-w2", "worker") as worker,
+        http_clients.bearer(shared_server, "scoped-user") as user,
+        http_clients.bearer(shared_server, "scoped-w2", "worker") as worker,
     ):
         job = create(user, type="scoped.own")
         claimed = worker.post(
