@@ -1,7 +1,7 @@
 """Scopes over real HTTP: each `/api/v1` route needs the scope API.md's table gives it, no more
 and no less. A token without it gets 403 before anything else is looked at; a token with only
-it gets past (whatever the route then says). The table, the router and the server must agree:
-a route added without a line in API.md fails here."""
+it gets past (whatever the route then says). The table, the router, the served OpenAPI
+document and the server must agree: a route added without a line in API.md fails here."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from service.edge import routing
+from service.openapi import document
 from tests.service import http_clients
 from tests.support import LiveServer, create
 
@@ -53,6 +54,16 @@ def api_routes() -> set[tuple[str, str]]:
 
 def test_every_api_route_has_exactly_one_documented_scope():
     assert set(documented_scopes()) == api_routes()
+
+
+def test_the_served_openapi_document_names_the_same_scopes():
+    served = {
+        (method.upper(), path.replace("{id}", "{job_id}")): operation.get("x-required-scope")
+        for path, operations in document.document()["paths"].items()
+        for method, operation in operations.items()
+        if path.startswith("/api/v1")
+    }
+    assert served == documented_scopes()
 
 
 def _requests(method: str, path: str) -> list[tuple[str, dict[str, str]]]:

@@ -283,8 +283,15 @@ def test_public_key_verifies_tokens_of_its_algorithm(
         verifier.issue("alice")
 
 
-def test_public_key_verifier_rejects_hs256_tokens(tmp_path: Path) -> None:
-    private_key = rsa.generate_private_key(65537, 2048)
+@pytest.mark.parametrize(
+    "make_key",
+    [
+        pytest.param(lambda: rsa.generate_private_key(65537, 2048), id="rs256"),
+        pytest.param(lambda: ec.generate_private_key(ec.SECP256R1()), id="es256"),
+    ],
+)
+def test_public_key_verifier_rejects_hs256_tokens(tmp_path: Path, make_key: Any) -> None:
+    private_key = make_key()
     pem_path = _public_pem(tmp_path, private_key)
     verifier = make_verifier(tmp_path, jwt_public_key=pem_path)
     # Algorithm confusion: an HMAC keyed with the public key, which anyone may read.
