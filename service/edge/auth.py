@@ -36,6 +36,8 @@ _CROSS_ORIGIN = (
     " this server's own pages (Sec-Fetch-Site: same-origin, or an Origin header naming this"
     " server). Other clients send 'Authorization: Bearer <token>' instead."
 )
+_COOKIE_KEY = COOKIE_NAME.encode()
+_ONCE = "{} must be sent once: it was sent more than once."
 _DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 _SHOWN = 100  # characters of a refused header's value quoted in the error
 
@@ -47,15 +49,19 @@ _MIN_SECRET_BYTES = 32
 _VERIFIED_TOKENS = 10_000
 _MIN_RSA_BITS = 2048
 
-_MESSAGES: tuple[tuple[type[jwt.InvalidTokenError], str], ...] = (
-    (jwt.ExpiredSignatureError, "The token has expired."),
-    (jwt.ImmatureSignatureError, "The token is not valid yet."),
-    (jwt.InvalidAlgorithmError, "The token's signing algorithm is not accepted."),
-    (jwt.InvalidSignatureError, "The token's signature is not valid."),
-    (jwt.InvalidIssuerError, "The token's issuer is not accepted."),
-    (jwt.InvalidAudienceError, "The token's audience is not accepted."),
-    (jwt.exceptions.InvalidSubjectError, "The token's 'sub' claim must be a non-empty string."),
-)
+# RFC 8725 §3: what failed is the verifier's business, not the caller's. Every token that is
+# not a well-formed, signed, current token of this service gets the one answer below (a forger
+# learns nothing from it: not the algorithm, the issuer, the audience, nor which check it was).
+# Two exceptions, for a token that only the key's holder could have made: one whose `sub`
+# cannot be an owner says so (API.md: `details.sub`), and one that would be accepted but has
+# expired says that, so that its client knows a fresh one will do.
+INVALID_TOKEN = "The token is not valid."
+EXPIRED_TOKEN = "The token has expired."
+# Characters of a token, checked before anything is decoded: the largest identity providers'
+# tokens stay under this (a browser's cookie holds at most 4096 bytes; nginx's and Apache's
+# default header line limits are 8 KiB), and neither parsing nor the cache below grows with
+# whatever an anonymous client sends.
+MAX_TOKEN = 8192
 
 
 class TokenVerifier:
@@ -128,6 +134,8 @@ class TokenVerifier:
         return principal
 
     def _verify(self, token: str) -> Principal:
+        if len(token) > MAX_TOKEN:
+            raise errors.Unauthorized(INVALID_TOKEN)
         try:
             claims = jwt.decode(
                 token,
@@ -136,17 +144,23 @@ class TokenVerifier:
                 issuer=self._issuer,
                 audience=self._audience,
                 options={
-                    "require": ["sub", "exp"],
+                    "require": ["exp"],
                     "verify_iss": self._issuer is not None,
                     "verify_aud": self._audience is not None,
                     # `iat` is informational (RFC 7519 §4.1.6); rejecting one a second in the
                     # future only punishes an identity provider whose clock runs ahead.
                     "verify_iat": False,
+                    # Checked below, once everything else holds: see INVALID_TOKEN.
+                    "verify_exp": False,
+                    "verify_sub": False,
                 },
             )
         except jwt.InvalidTokenError as exc:
-            raise errors.Unauthorized(_message(exc)) from exc
-        return _principal(claims)
+            raise errors.Unauthorized(INVALID_TOKEN) from exc
+        principal = _principal(claims)
+        if principal.expires_at <= datetime.now(UTC):  # as PyJWT: expired at `exp` itself
+            raise errors.Unauthorized(EXPIRED_TOKEN)
+        return principal
 
     def issue(
         self,
@@ -182,15 +196,30 @@ class TokenVerifier:
 
 
 def bearer_token(request: HTTPConnection) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header; None when there is no header."""
+    """The token of an `Authorization: Bearer <token>` header; None when there is no header.
+
+    The scheme is case-insensitive (RFC 9110 §11.1). Two Authorization headers are refused: the
+    field is a singleton, and a proxy that read the other one must not disagree with us on who
+    is calling.
+    """
     header = headers.header(request, b"authorization")
     if header is None:
         return None
     scheme, _, token = header.strip().partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token or " " in token:
+    if scheme.lower() != "bearer" or not token or " " in token or _repeated(request):
         raise errors.Unauthorized("The Authorization header must be 'Bearer <token>'.")
     return token
+
+
+def _repeated(request: HTTPConnection) -> bool:
+    return len(_all_values(request, b"authorization")) > 1
+
+
+def _all_values(request: HTTPConnection, name: bytes) -> list[bytes]:
+    """Every value of the header `name`, where `headers.header` gives the first only."""
+    pairs: list[tuple[bytes, bytes]] = request.scope["headers"]
+    return [value for key, value in pairs if key.lower() == name]
 
 
 def authenticate(
@@ -211,9 +240,14 @@ def authenticate(
     if token is None and cookie:
         token = request.cookies.get(COOKIE_NAME) or None
         if token is not None:
+            if _cookies_named(request, _COOKIE_KEY) > 1:
+                raise errors.Unauthorized(_ONCE.format(f"The {COOKIE_NAME} cookie"))
             require_same_origin(request)
     if token is None and stream:
-        token = request.query_params.get(QUERY_PARAMETER)
+        tokens = request.query_params.getlist(QUERY_PARAMETER)
+        if len(tokens) > 1:
+            raise errors.Unauthorized(_ONCE.format(f"?{QUERY_PARAMETER}="))
+        token = tokens[0] if tokens else None
     if not token:
         raise errors.Unauthorized()
     principal = verifier.verify(token)
@@ -221,6 +255,20 @@ def authenticate(
         raise errors.Forbidden(f"The token lacks the '{scope}' scope.")
     verifier.admit(principal)
     return principal
+
+
+def _cookies_named(request: HTTPConnection, name: bytes) -> int:
+    """How many cookies called `name` the request carries, in all its Cookie headers.
+
+    Starlette keeps one (the last of the first header); a browser sends two when another site
+    of the same domain set one too ("cookie tossing"), listed first or last by its path: which
+    one is ours is then anyone's guess, so neither is taken.
+    """
+    return sum(
+        part.partition(b"=")[0].strip() == name
+        for value in _all_values(request, b"cookie")
+        for part in value.split(b";")
+    )
 
 
 def require_same_origin(request: HTTPConnection) -> None:
@@ -274,39 +322,38 @@ def _shown(value: str) -> str:
 
 
 def _principal(claims: dict[str, Any]) -> Principal:
-    sub, exp, scope = claims["sub"], claims["exp"], claims.get("scope")
-    if not isinstance(sub, str) or not sub.strip() or len(sub) > MAX_SUBJECT:
-        problem = f"must be a non-empty string of at most {MAX_SUBJECT} characters"
+    sub, exp, scope = claims.get("sub"), claims["exp"], claims.get("scope")
+    if sub is None:  # a claim every token of ours has: like any other malformed token
+        raise errors.Unauthorized(INVALID_TOKEN)
+    problem = _subject_problem(sub)
+    if problem is not None:
         raise errors.Unauthorized(f"The token's 'sub' claim {problem}.", details={"sub": problem})
-    if not sub.isascii() and not bodies.is_unicode(sub):  # "\ud800": nothing could store it
-        problem = "is not valid Unicode"
-        raise errors.Unauthorized(f"The token's 'sub' claim {problem}.", details={"sub": problem})
-    if "\x00" in sub:  # the owner column: no PostgreSQL text holds U+0000
-        problem = bodies.NO_NUL
-        raise errors.Unauthorized(f"The token's 'sub' claim {problem}.", details={"sub": problem})
+    assert isinstance(sub, str)
     if scope is None:
         scopes = DEFAULT_SCOPES
     elif isinstance(scope, str):
         scopes = frozenset(scope.split()).intersection(SCOPES)
     else:
-        raise errors.Unauthorized("The token's 'scope' claim must be a space-separated string.")
-    # PyJWT compared int(exp) with the clock: a bool or a string of digits passes that.
+        raise errors.Unauthorized(INVALID_TOKEN)
+    # PyJWT compares int(exp) with the clock: a bool or a string of digits would pass that.
     if isinstance(exp, bool) or not isinstance(exp, int | float):
-        raise errors.Unauthorized("The token's 'exp' claim must be a number.")
+        raise errors.Unauthorized(INVALID_TOKEN)
     try:
         expires_at = datetime.fromtimestamp(exp, tz=UTC)
     except (ValueError, OverflowError, OSError):
-        raise errors.Unauthorized("The token's 'exp' claim is out of range.") from None
+        raise errors.Unauthorized(INVALID_TOKEN) from None
     return Principal(sub=sub, scopes=scopes, expires_at=expires_at)
 
 
-def _message(exc: jwt.InvalidTokenError) -> str:
-    if isinstance(exc, jwt.MissingRequiredClaimError):
-        return f"The token has no '{exc.claim}' claim."
-    for kind, message in _MESSAGES:
-        if isinstance(exc, kind):
-            return message
-    return "The token is not valid."
+def _subject_problem(sub: object) -> str | None:
+    """Why `sub` cannot be the owner of jobs (API.md, "Limits": the token), or None."""
+    if not isinstance(sub, str) or not sub.strip() or len(sub) > MAX_SUBJECT:
+        return f"must be a non-empty string of at most {MAX_SUBJECT} characters"
+    if not sub.isascii() and not bodies.is_unicode(sub):  # "\ud800": nothing could store it
+        return "is not valid Unicode"
+    if "\x00" in sub:  # the owner column: no PostgreSQL text holds U+0000
+        return bodies.NO_NUL
+    return None
 
 
 def _load_public_key(path: Path) -> tuple[Algorithm, VerificationKey]:

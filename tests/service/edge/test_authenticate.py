@@ -76,6 +76,54 @@ def test_malformed_authorization_header_is_unauthorized(tmp_path: Path, header: 
     assert caught.value.headers["WWW-Authenticate"] == "Bearer"
 
 
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        pytest.param("alice", "bob", id="two-valid"),
+        pytest.param("alice", None, id="valid-then-garbage"),
+        pytest.param(None, "alice", id="garbage-then-valid"),
+        pytest.param("alice", "alice", id="the-same-twice"),
+    ],
+)
+def test_two_authorization_headers_are_unauthorized(
+    tmp_path: Path, first: str | None, second: str | None
+) -> None:
+    verifier = make_verifier(tmp_path, jwt_secret=SECRET)
+
+    def header(sub: str | None) -> str:
+        return f"Bearer {verifier.issue(sub, ['jobs:read'], 60) if sub else 'x.y.z'}"
+
+    request = _request(header(first), more={"Authorization": header(second)})
+
+    with pytest.raises(errors.Unauthorized, match="Bearer <token>"):
+        auth.authenticate(request, verifier, "jobs:read")
+
+
+@pytest.mark.parametrize(
+    "split", [pytest.param(False, id="one-header"), pytest.param(True, id="two-headers")]
+)
+def test_the_session_cookie_sent_twice_is_unauthorized(tmp_path: Path, split: bool) -> None:
+    verifier = make_verifier(tmp_path, jwt_secret=SECRET)
+    other = f"{auth.COOKIE_NAME}={verifier.issue('mallory', ['jobs:read'], 60)}"
+    mine = verifier.issue("alice", ["jobs:read"], 60)
+    if split:
+        request = _request(cookie=mine, more={"Cookie": other})
+    else:
+        request = _request(more={"Cookie": f"theme=dark; {other}; {auth.COOKIE_NAME}={mine}"})
+
+    with pytest.raises(errors.Unauthorized, match="sent more than once"):
+        auth.authenticate(request, verifier, "jobs:read")
+
+
+def test_other_cookies_beside_the_session_cookie_are_fine(tmp_path: Path) -> None:
+    verifier = make_verifier(tmp_path, jwt_secret=SECRET)
+    mine = verifier.issue("alice", ["jobs:read"], 60)
+    cookies = f"{auth.COOKIE_NAME}x=1; x{auth.COOKIE_NAME}=2; {auth.COOKIE_NAME}={mine}; a=b"
+    request = _request(more={"Cookie": cookies})
+
+    assert auth.authenticate(request, verifier, "jobs:read").sub == "alice"
+
+
 @pytest.mark.parametrize("browser", [pytest.param(False, id="api"), pytest.param(True, id="sse")])
 def test_missing_token_is_unauthorized(tmp_path: Path, browser: bool) -> None:
     verifier = make_verifier(tmp_path, jwt_secret=SECRET)

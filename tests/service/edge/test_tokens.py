@@ -117,47 +117,144 @@ def _hs256(claims: dict[str, Any], secret: str = SECRET) -> str:
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-@pytest.mark.parametrize(
-    ("make_token", "message"),
-    [
-        pytest.param(lambda: _hs256(_claims(exp=int(time.time()) - 60)), "expired", id="expired"),
-        pytest.param(
-            lambda: _hs256(_claims(nbf=int(time.time()) + 600)), "not valid yet", id="nbf-future"
-        ),
-        pytest.param(lambda: _hs256(_claims(), OTHER_SECRET), "signature", id="wrong-secret"),
-        pytest.param(lambda: _hs256(_claims(sub=None)), "'sub'", id="missing-sub"),
-        pytest.param(lambda: _hs256(_claims(sub="")), "'sub'", id="empty-sub"),
-        pytest.param(lambda: _hs256(_claims(sub=42)), "'sub'", id="numeric-sub"),
-        pytest.param(lambda: _hs256(_claims(exp=None)), "'exp'", id="missing-exp"),
-        pytest.param(lambda: _hs256(_claims(exp="tomorrow")), "not valid", id="text-exp"),
-        pytest.param(lambda: _hs256(_claims(exp=10**20)), "'exp'", id="exp-out-of-range"),
-        pytest.param(lambda: _hs256(_claims(scope=["admin"])), "'scope'", id="scope-list"),
-        pytest.param(lambda: "not-a-jwt", "not valid", id="garbage"),
-        pytest.param(lambda: "a.b.c", "not valid", id="garbage-segments"),
-        pytest.param(lambda: "", "not valid", id="empty"),
-        pytest.param(
-            lambda: _forge({"alg": "none", "typ": "JWT"}, _claims(scope="admin"), None),
-            "algorithm",
-            id="alg-none",
-        ),
-        pytest.param(
-            lambda: _forge({"alg": "HS512", "typ": "JWT"}, _claims(), SECRET.encode()),
-            "algorithm",
-            id="other-hmac-alg",
-        ),
-    ],
-)
-def test_invalid_tokens_are_unauthorized(tmp_path: Path, make_token: Any, message: str) -> None:
+def _tampered(token: str, **claims: Any) -> str:
+    """The token with its claims changed and its signature kept."""
+    header, _, signature = token.split(".")
+    forged = {**jwt.decode(token, options={"verify_signature": False}), **claims}
+    return f"{header}.{_b64(json.dumps(forged).encode())}.{signature}"
+
+
+def _flipped(token: str) -> str:
+    """The token with the last character of its signature changed."""
+    return token[:-1] + ("A" if token[-1] != "A" else "B")
+
+
+def _sub_problem(problem: str) -> tuple[str, dict[str, str]]:
+    return f"The token's 'sub' claim {problem}.", {"sub": problem}
+
+
+_NOT_A_SUBJECT = _sub_problem("must be a non-empty string of at most 255 characters")
+_INVALID = (auth.INVALID_TOKEN, {})
+_EXPIRED = int(time.time()) - 60
+
+# Every refused token answers INVALID_TOKEN, except that a token only the key's holder could
+# have made says why its `sub` cannot be an owner, and one that would be accepted but has
+# expired says so (RFC 8725 §3: nothing about which check failed reaches anyone else).
+INVALID_TOKENS = [
+    pytest.param(lambda: _hs256(_claims(exp=_EXPIRED)), (auth.EXPIRED_TOKEN, {}), id="expired"),
+    pytest.param(
+        lambda: _hs256(_claims(exp=int(time.time()))), (auth.EXPIRED_TOKEN, {}), id="exp-now"
+    ),
+    pytest.param(lambda: _hs256(_claims(nbf=int(time.time()) + 600)), _INVALID, id="nbf-future"),
+    pytest.param(lambda: _hs256(_claims(), OTHER_SECRET), _INVALID, id="wrong-secret"),
+    pytest.param(
+        lambda: _hs256(_claims(exp=_EXPIRED), OTHER_SECRET), _INVALID, id="expired-wrong-secret"
+    ),
+    pytest.param(
+        lambda: _hs256(_claims(exp=_EXPIRED, nbf=int(time.time()) + 600)),
+        _INVALID,
+        id="expired-and-nbf-future",
+    ),
+    pytest.param(lambda: _tampered(_hs256(_claims()), sub="bob"), _INVALID, id="tampered-sub"),
+    pytest.param(
+        lambda: _tampered(_hs256(_claims(scope="jobs:read")), scope="admin"),
+        _INVALID,
+        id="tampered-scope",
+    ),
+    pytest.param(
+        lambda: _tampered(_hs256(_claims(exp=_EXPIRED)), exp=int(time.time()) + 600),
+        _INVALID,
+        id="tampered-exp",
+    ),
+    pytest.param(lambda: _flipped(_hs256(_claims())), _INVALID, id="tampered-signature"),
+    pytest.param(lambda: _hs256(_claims()).rpartition(".")[0], _INVALID, id="two-segments"),
+    pytest.param(lambda: _hs256(_claims()).rpartition(".")[0] + ".", _INVALID, id="no-signature"),
+    pytest.param(lambda: _hs256(_claims(sub=None)), _INVALID, id="missing-sub"),
+    pytest.param(lambda: _hs256(_claims(sub="")), _NOT_A_SUBJECT, id="empty-sub"),
+    pytest.param(lambda: _hs256(_claims(sub=42)), _NOT_A_SUBJECT, id="numeric-sub"),
+    pytest.param(lambda: _hs256(_claims(sub=["alice"])), _NOT_A_SUBJECT, id="list-sub"),
+    pytest.param(
+        lambda: _hs256(_claims(sub=42, exp=_EXPIRED)), _NOT_A_SUBJECT, id="numeric-sub-expired"
+    ),
+    pytest.param(lambda: _hs256(_claims(exp=None)), _INVALID, id="missing-exp"),
+    pytest.param(lambda: _hs256(_claims(exp="tomorrow")), _INVALID, id="text-exp"),
+    pytest.param(lambda: _hs256(_claims(exp=True)), _INVALID, id="bool-exp"),
+    pytest.param(lambda: _hs256(_claims(exp=10**20)), _INVALID, id="exp-out-of-range"),
+    pytest.param(lambda: _hs256(_claims(scope=["admin"])), _INVALID, id="scope-list"),
+    pytest.param(lambda: _hs256(_claims(jti=7)), _INVALID, id="numeric-jti"),
+    pytest.param(lambda: "not-a-jwt", _INVALID, id="garbage"),
+    pytest.param(lambda: "a.b.c", _INVALID, id="garbage-segments"),
+    pytest.param(lambda: "", _INVALID, id="empty"),
+    pytest.param(
+        lambda: _forge({"alg": "none", "typ": "JWT"}, _claims(scope="admin"), None),
+        _INVALID,
+        id="alg-none",
+    ),
+    pytest.param(
+        lambda: _forge({"alg": "None"}, _claims(scope="admin"), None), _INVALID, id="alg-None"
+    ),
+    pytest.param(
+        lambda: _forge({"alg": "none"}, _claims(scope="admin"), SECRET.encode()),
+        _INVALID,
+        id="alg-none-signed",
+    ),
+    pytest.param(
+        lambda: _forge({"alg": "HS512", "typ": "JWT"}, _claims(), SECRET.encode()),
+        _INVALID,
+        id="other-hmac-alg",
+    ),
+    pytest.param(
+        lambda: _forge({"alg": "hs256"}, _claims(), SECRET.encode()), _INVALID, id="alg-case"
+    ),
+    pytest.param(
+        lambda: _forge({"alg": ["HS256"]}, _claims(), SECRET.encode()), _INVALID, id="alg-list"
+    ),
+    pytest.param(
+        lambda: jwt.encode(_claims(), rsa.generate_private_key(65537, 2048), algorithm="RS256"),
+        _INVALID,
+        id="rs256",
+    ),
+    pytest.param(
+        lambda: jwt.encode(_claims(), ec.generate_private_key(ec.SECP256R1()), algorithm="ES256"),
+        _INVALID,
+        id="es256",
+    ),
+    pytest.param(
+        lambda: _forge({"alg": "HS256", "crit": ["exp"]}, _claims(), SECRET.encode()),
+        _INVALID,
+        id="unknown-crit",
+    ),
+    pytest.param(
+        lambda: _forge({"alg": "HS256", "b64": False}, _claims(), SECRET.encode()),
+        _INVALID,
+        id="unencoded-payload",
+    ),
+    pytest.param(
+        lambda: _hs256(_claims(pad="x" * auth.MAX_TOKEN)), _INVALID, id="oversized-signed"
+    ),
+]
+
+
+@pytest.mark.parametrize(("make_token", "expected"), INVALID_TOKENS)
+def test_invalid_tokens_are_unauthorized(
+    tmp_path: Path, make_token: Any, expected: tuple[str, dict[str, str]]
+) -> None:
     token = make_token()
 
     with pytest.raises(errors.Unauthorized) as caught:
         make_verifier(tmp_path, jwt_secret=SECRET).verify(token)
 
-    assert message in caught.value.message
+    assert (caught.value.message, caught.value.details) == expected
     assert caught.value.status == 401
     assert caught.value.headers == {"WWW-Authenticate": "Bearer"}
-    if token:
-        assert token not in caught.value.message
+
+
+def test_a_token_up_to_the_size_limit_is_accepted(tmp_path: Path) -> None:
+    room = auth.MAX_TOKEN - len(_hs256(_claims(pad="")))
+    token = _hs256(_claims(pad="x" * (room * 3 // 4)))  # base64: 4 characters per 3 bytes
+    assert auth.MAX_TOKEN - 4 <= len(token) <= auth.MAX_TOKEN
+
+    assert make_verifier(tmp_path, jwt_secret=SECRET).verify(token).sub == "alice"
 
 
 # Public keys: RS256 and ES256
@@ -186,8 +283,15 @@ def test_public_key_verifies_tokens_of_its_algorithm(
         verifier.issue("alice")
 
 
-def test_public_key_verifier_rejects_hs256_tokens(tmp_path: Path) -> None:
-    private_key = rsa.generate_private_key(65537, 2048)
+@pytest.mark.parametrize(
+    "make_key",
+    [
+        pytest.param(lambda: rsa.generate_private_key(65537, 2048), id="rs256"),
+        pytest.param(lambda: ec.generate_private_key(ec.SECP256R1()), id="es256"),
+    ],
+)
+def test_public_key_verifier_rejects_hs256_tokens(tmp_path: Path, make_key: Any) -> None:
+    private_key = make_key()
     pem_path = _public_pem(tmp_path, private_key)
     verifier = make_verifier(tmp_path, jwt_public_key=pem_path)
     # Algorithm confusion: an HMAC keyed with the public key, which anyone may read.
@@ -195,8 +299,9 @@ def test_public_key_verifier_rejects_hs256_tokens(tmp_path: Path) -> None:
     shared = _hs256(_claims(), Settings(data_dir=tmp_path).signing_secret())
 
     for token in (confused, shared):
-        with pytest.raises(errors.Unauthorized, match="algorithm"):
+        with pytest.raises(errors.Unauthorized) as caught:
             verifier.verify(token)
+        assert caught.value.message == auth.INVALID_TOKEN
 
 
 def test_es256_verifier_rejects_rs256_tokens(tmp_path: Path) -> None:
@@ -204,8 +309,9 @@ def test_es256_verifier_rejects_rs256_tokens(tmp_path: Path) -> None:
     verifier = make_verifier(tmp_path, jwt_public_key=_public_pem(tmp_path, ec_key))
     token = jwt.encode(_claims(), rsa.generate_private_key(65537, 2048), algorithm="RS256")
 
-    with pytest.raises(errors.Unauthorized, match="algorithm"):
+    with pytest.raises(errors.Unauthorized) as caught:
         verifier.verify(token)
+    assert caught.value.message == auth.INVALID_TOKEN
 
 
 def _write(name: str, content: bytes) -> Any:
