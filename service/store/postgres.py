@@ -344,6 +344,10 @@ class PostgresEventStore(library.LibraryStore):
         ):
             with connection.cursor() as raw:  # one snapshot for the whole audit
                 raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                # An export's reader may pause (a slow pipe): the idle-in-transaction timeout
+                # that frees a frozen writer's lock must not end this read; it holds no lock
+                # that writers wait for.
+                raw.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
             scan = postgres_audit.Scan(
                 connection, self.recorder_of_events.events_table_name, self.mapper.to_domain_event
             )

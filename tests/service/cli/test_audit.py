@@ -9,7 +9,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -94,27 +93,25 @@ def read_model_documents(settings, after=0):
 
 
 def export_process(settings, out_path, *args):
-    """`jobtrail audit export` as a process writing to a file: its exit status, its peak
-    RSS (KiB), its seconds."""
+    """`jobtrail audit export` as a process writing to a file: its exit status and its peak
+    RSS (KiB). (Its speed is measured by `python -m bench audit`, not here.)"""
     env = {**os.environ, **env_of(settings)}
-    started = time.perf_counter()
     with open(out_path, "w") as out:
         process = subprocess.Popen([JOBTRAIL, "audit", "export", *args], env=env, stdout=out)
         _, status, usage = os.wait4(process.pid, 0)  # this child's own peak RSS
     process.returncode = os.waitstatus_to_exitcode(status)  # reaped: Popen must not wait
-    return process.returncode, usage.ru_maxrss, time.perf_counter() - started
+    return process.returncode, usage.ru_maxrss
 
 
 @pytest.mark.slow
 def test_export_streams_100k_events_at_flat_memory_as_the_api_renders_them(big, tmp_path):
     settings, ids = big
-    code, rss_all, seconds = export_process(settings, tmp_path / "all.ndjson")
+    code, rss_all = export_process(settings, tmp_path / "all.ndjson")
     assert code == 0
     lines = (tmp_path / "all.ndjson").read_text().splitlines()
     assert len(lines) == JOBS * EVENTS_PER_JOB
     assert lines == read_model_documents(settings)  # the API's rendering, the API's ids
-    assert seconds < 15, f"export took {seconds:.1f} s"
-    code, rss_tenth, _ = export_process(settings, tmp_path / "tail.ndjson", "--after", "90000")
+    code, rss_tenth = export_process(settings, tmp_path / "tail.ndjson", "--after", "90000")
     assert code == 0 and (tmp_path / "tail.ndjson").read_text().splitlines() == lines[90000:]
     assert rss_all <= 1.2 * rss_tenth, (rss_all, rss_tenth)  # ten times the events
     one = cli(settings, "audit", "export", "--job", str(ids[5]), "--after", "4").stdout
@@ -126,14 +123,11 @@ def test_export_streams_100k_events_at_flat_memory_as_the_api_renders_them(big, 
 @pytest.mark.slow
 def test_verify_passes_on_100k_events(big):
     settings, _ = big
-    started = time.perf_counter()
     result = cli(settings, "audit", "verify")
-    seconds = time.perf_counter() - started
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == "the hash chains hold and the read models equal the fold of the events"
     assert lines[1].startswith(f"head: {JOBS * EVENTS_PER_JOB}:") and len(lines) == 2
-    assert seconds < 20, f"verify took {seconds:.1f} s"
 
 
 def test_history_shows_each_event_and_what_it_changed(big):
