@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 import pytest
 from click.testing import CliRunner
 
+from projections import leases
 from service.cli import main
 from service.store import backends, rebuild, verification
 from tests import read_models, worker_steps
-from tests.support import SECRET, LiveServer, make_settings
+from tests.support import SECRET, LiveServer, make_settings, wait_for
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -314,3 +315,35 @@ def test_cli_audit_verify_notices_any_tampered_column(history, settings, stateme
     result = _cli(settings, "audit", "verify")
     assert result.exit_code == 1, result.output
     assert "the read models equal" not in result.output
+
+
+def test_a_rebuild_keeps_the_renewals_of_live_leases(tmp_path):
+    """A heartbeat moves a lease's expiry without an event: a rebuild that took leases from
+    the events alone would put the expiry back, and the reaper would take a running job away
+    from its worker."""
+    settings = make_settings(tmp_path)
+    server = LiveServer(settings).start()
+    try:
+        with server.client("alice") as alice, server.client("w", "worker") as worker:
+            _create(alice, type="t.a")
+            claimed = worker.post(
+                "/api/v1/workers/claim", json={"types": ["t.a"], "lease_seconds": 60}
+            ).json()
+            path = f"/api/v1/jobs/{claimed['job']['id']}/heartbeat"
+            lease = {"Job-Lease": claimed["lease"]["token"]}
+
+            def renewed() -> bool:  # the expiry moved past the one the claim recorded
+                beat = worker.post(path, headers=lease).json()
+                return bool(beat["lease_expires_at"] > claimed["lease"]["expires_at"])
+
+            wait_for(renewed)
+    finally:
+        server.stop()
+    store = backends.open_store(settings)
+    try:
+        before = store.read(lambda cursor: list(leases.every(cursor)))
+        rebuild.rebuild(store)
+        assert store.read(lambda cursor: list(leases.every(cursor))) == before
+        assert verification.verify(store) == []
+    finally:
+        store.close()
