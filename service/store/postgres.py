@@ -50,8 +50,6 @@ T = TypeVar("T")
 
 # pg_advisory_xact_lock's key for schema changes: "jobtrail" in ASCII, as a bigint.
 _MIGRATION_LOCK = int.from_bytes(b"jobtrail", "big") & (2**63 - 1)
-# How long a writer waits for the events table's lock before the request gets a 503.
-_LOCK_TIMEOUT_SECONDS = 10
 
 
 class ProjectingRecorder(PostgresApplicationRecorder):
@@ -100,6 +98,7 @@ class PostgresEventStore(library.LibraryStore):
     """
 
     name = "jobtrail"  # the library names every class anew (its tables, its settings)
+    lock_timeout_seconds = 10
 
     def _translated(self) -> AbstractContextManager[None]:
         return _translated_errors()
@@ -119,12 +118,14 @@ class PostgresEventStore(library.LibraryStore):
             "POSTGRES_USER": pg.user,
             "POSTGRES_PASSWORD": pg.password,
             "POSTGRES_CONNECT_TIMEOUT": "5",
-            "POSTGRES_LOCK_TIMEOUT": str(_LOCK_TIMEOUT_SECONDS),
+            "POSTGRES_LOCK_TIMEOUT": str(settings.lock_timeout_seconds),
             "POSTGRES_PRE_PING": "y",  # a connection the server dropped is replaced
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",  # unsafe: no table lock (the notes)
             "CREATE_TABLE": "n",  # the migrations below make the tables
         }
         store = cls(env={f"{cls.name.upper()}_{key}": value for key, value in env.items()})
+        # How long a writer waits for the events table's lock before its request gets a 503.
+        store.lock_timeout_seconds = settings.lock_timeout_seconds
         try:
             with store._translated():
                 store.migrate()
@@ -198,7 +199,7 @@ class PostgresEventStore(library.LibraryStore):
             # The events table's write lock from the start, not from the first insert: what
             # the transaction reads stays true until it commits, whichever instance writes,
             # and ids are handed out in commit order (a tailer never skips a later-filled id).
-            raw.execute(f"SET LOCAL lock_timeout = '{_LOCK_TIMEOUT_SECONDS}s'")
+            raw.execute(f"SET LOCAL lock_timeout = '{self.lock_timeout_seconds}s'")
             raw.execute(
                 psycopg.sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(self._events_table)
             )

@@ -163,7 +163,7 @@ class SQLiteEventStore(library.LibraryStore):
             store = cls(
                 env={
                     "SQLITE_DBNAME": str(path),
-                    "SQLITE_LOCK_TIMEOUT": "10",
+                    "SQLITE_LOCK_TIMEOUT": str(settings.lock_timeout_seconds),
                     "SQLITE_SYNCHRONOUS": settings.sqlite_synchronous,
                 }
             )
