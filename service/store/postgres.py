@@ -324,4 +324,20 @@ def _translated_errors() -> Iterator[None]:
     except (IntegrityError, psycopg.IntegrityError) as exc:  # another writer saved it first
         raise errors.ConcurrentChange() from exc
     except (OperationalError, InterfaceError, psycopg.OperationalError) as exc:
-        raise errors.StoreUnavailable() from exc  # unreachable, locked too long, gone
+        raise errors.StoreUnavailable(_fault(exc)) from exc  # unreachable, locked, full
+
+
+# The server's SQLSTATEs that name a fault; any other operational error is a lost connection.
+_FAULTS = {
+    "55P03": errors.Fault.LOCKED,  # lock_not_available: lock_timeout ran out
+    "53100": errors.Fault.DISK_FULL,  # disk_full
+    "25006": errors.Fault.READ_ONLY,  # read_only_sql_transaction: a standby, read-only mode
+}
+
+
+def _fault(exc: BaseException) -> errors.Fault:
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, psycopg.Error):
+        cause = cause.__cause__
+    sqlstate = cause.sqlstate if isinstance(cause, psycopg.Error) else None
+    return _FAULTS.get(sqlstate or "", errors.Fault.UNREACHABLE)

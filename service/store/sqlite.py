@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.persistence import (
+    ConnectionUnavailableError,
     IntegrityError,
     InterfaceError,
     OperationalError,
@@ -43,6 +44,9 @@ if TYPE_CHECKING:
     from service.store.base import ProjectionBatch, Scan
 
 T = TypeVar("T")
+# Less free space than this on the database's file system is a full disk (`disk_full`):
+# a request body's worth (1 MiB by default), which a write may need in the log.
+_SPACE_NEEDED = 1 << 20
 
 
 class _TunedPool(SQLiteConnectionPool):
@@ -180,6 +184,11 @@ class SQLiteEventStore(library.LibraryStore):
         steps = sqlite_audit.MIGRATIONS
         return [f"{m.version} ({m.name})" for m in steps if m.version not in done]
 
+    def disk_full(self) -> bool:
+        found = os.statvfs(self._datastore.pool.db_name)
+        blocks = found.f_bfree if os.geteuid() == 0 else found.f_bavail  # root: reserved too
+        return blocks * found.f_frsize < _SPACE_NEEDED
+
     @property
     def _datastore(self) -> SQLiteDatastore:
         recorder = self.recorder
@@ -285,4 +294,30 @@ def _translated_errors() -> Iterator[None]:
     except (IntegrityError, sqlite3.IntegrityError) as exc:  # another writer saved it first
         raise errors.ConcurrentChange() from exc
     except (OperationalError, InterfaceError, sqlite3.OperationalError) as exc:
-        raise errors.StoreUnavailable() from exc  # locked, read-only, full, gone
+        raise errors.StoreUnavailable(fault(exc)) from exc  # locked, read-only, full, gone
+
+
+# SQLite's primary result codes (the low byte of an extended one) that name a fault.
+_FAULTS = {
+    sqlite3.SQLITE_BUSY: errors.Fault.LOCKED,
+    sqlite3.SQLITE_LOCKED: errors.Fault.LOCKED,
+    sqlite3.SQLITE_READONLY: errors.Fault.READ_ONLY,
+    sqlite3.SQLITE_FULL: errors.Fault.DISK_FULL,
+    sqlite3.SQLITE_CANTOPEN: errors.Fault.UNREACHABLE,
+}
+
+
+def _sqlite_error(exc: BaseException) -> sqlite3.Error | None:
+    """SQLite's error that `exc` is, or was raised from."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, sqlite3.Error):
+        cause = cause.__cause__
+    return cause
+
+
+def fault(exc: BaseException) -> errors.Fault:
+    """What SQLite's error (`exc`, or the one it was raised from) says is wrong."""
+    code = getattr(_sqlite_error(exc), "sqlite_errorcode", None)
+    if isinstance(exc, ConnectionUnavailableError) and code is None:
+        return errors.Fault.LOCKED  # the pool's writer connection stayed busy too long
+    return _FAULTS.get((code or 0) & 0xFF, errors.Fault.IO_ERROR)
