@@ -52,6 +52,7 @@ _SPACE_NEEDED = 1 << 20
 class _TunedPool(SQLiteConnectionPool):
     def __init__(self, *, synchronous: str, **kwargs: Any) -> None:
         self.synchronous = synchronous
+        self._read_only: dict[int, bool] = {}  # by id() of the connections open now
         super().__init__(**kwargs)
 
     def _create_connection(self) -> SQLiteConnection:
@@ -71,7 +72,21 @@ class _TunedPool(SQLiteConnectionPool):
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute(f"PRAGMA synchronous={self.synchronous}")
         connection.row_factory = sqlite3.Row
-        return SQLiteConnection(sqlite_conn=connection, max_age=self.max_age)
+        pooled = SQLiteConnection(sqlite_conn=connection, max_age=self.max_age)
+        # SQLite opens a file it may not write (read-only, immutable, on a read-only mount)
+        # read-only, without a word, and the connection stays read-only after the file is
+        # writable again: such a one serves this use only, and is never pooled. (The same
+        # check as its open's, and no descriptor opened: closing one would drop SQLite's
+        # POSIX locks on the file.)
+        self._read_only[id(pooled)] = not os.access(
+            self.db_name, os.W_OK, effective_ids=os.access in os.supports_effective_ids
+        )
+        return pooled
+
+    def put_connection(self, conn: SQLiteConnection) -> None:
+        if self._read_only.pop(id(conn), False):
+            conn.close()
+        super().put_connection(conn)
 
 
 class ProjectingRecorder(SQLiteApplicationRecorder):
@@ -198,6 +213,8 @@ class SQLiteEventStore(library.LibraryStore):
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Cursor]:
         datastore = self._datastore
+        recorder = self.recorder
+        assert isinstance(recorder, ProjectingRecorder)
         with self._translated(), datastore.get_connection(commit=True) as connection:
             cursor = connection.cursor()
             # IMMEDIATE: the write lock from the start, not from the first write, so that
@@ -207,19 +224,13 @@ class SQLiteEventStore(library.LibraryStore):
             # Several processes' writers take turns on it; one that waits meanwhile gathers
             # a larger group (a strict turn-taking by flock halved their throughput: each
             # commit held two requests, so twice the fsyncs).
-            cursor.execute("BEGIN IMMEDIATE")
-            recorder = self.recorder
-            assert isinstance(recorder, ProjectingRecorder)
             try:
+                cursor.execute("BEGIN IMMEDIATE")
                 yield cursor
-            except BaseException:
-                recorder.committed(ok=False)
-                connection.rollback()
-                raise
-            try:
                 connection.commit()
-            except BaseException:
+            except BaseException as exc:
                 recorder.committed(ok=False)
+                _end_failed(connection, exc)
                 raise
             recorder.committed(ok=True)
 
@@ -269,6 +280,18 @@ class SQLiteEventStore(library.LibraryStore):
     def scan(self) -> Iterator[Scan]:
         with self._translated(), self._datastore.transaction(commit=False) as c:
             yield sqlite_audit.Scan(c.sqlite_cursor.connection, self.mapper.to_domain_event)
+
+
+def _end_failed(connection: SQLiteConnection, exc: BaseException) -> None:
+    """After a write transaction failed: the connection closed when the database failed it,
+    other than by a lock (after an I/O error on a file gone read-only, only a connection
+    opened anew says what is wrong), else rolled back (a failed COMMIT leaves the
+    transaction open)."""
+    found = _sqlite_error(exc)
+    if found is not None and fault(found) is not errors.Fault.LOCKED:
+        connection.close()  # which rolls back whatever it held
+    else:
+        connection.rollback()
 
 
 @contextlib.contextmanager
