@@ -242,7 +242,24 @@ class PostgresEventStore(library.LibraryStore):
         ):
             # One snapshot for every statement of the query, as an SQLite read transaction.
             raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            # A table locked by another session (ACCESS EXCLUSIVE) holds a read up to here.
+            raw.execute(f"SET LOCAL lock_timeout = '{self.lock_timeout_seconds}s'")
             return query(dialect.Cursor(raw))
+
+    def max_position(self) -> int:
+        # Not the library's, which retries for a while when the database is away (/readyz
+        # would hang): one read, which fails at once, or after the connect timeout.
+        statement = psycopg.sql.SQL("SELECT MAX(notification_id) FROM {}").format(
+            self._events_table
+        )
+
+        def query(c: Cursor) -> int:
+            assert isinstance(c, dialect.Cursor)
+            c.raw.execute(statement)
+            row = c.raw.fetchone()
+            return int(row[0] or 0) if row else 0
+
+        return self.read(query)
 
     def position_of(self, job_id: UUID, seq: int) -> int | None:
         statement = psycopg.sql.SQL(

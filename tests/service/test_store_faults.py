@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from psycopg import sql
 
@@ -224,6 +225,23 @@ def test_a_database_locked_beyond_the_timeout_answers_503_until_released(tmp_pat
 # PostgreSQL.
 
 
+@pytest.mark.postgres
+def test_a_table_locked_by_another_session_answers_503_until_released(pg_url, tmp_path):
+    settings = make_settings(tmp_path, database_url=pg_url, lock_timeout_seconds=1)
+    with serving(settings) as (live, alice):
+        job = create(alice, name="before")
+        locker = psycopg.connect(pg_url)  # a transaction held open by another session
+        try:
+            locker.execute("LOCK TABLE jobtrail_events IN ACCESS EXCLUSIVE MODE")
+            refused_writes(alice, job, LOCKED)
+            still_readable(alice, job, 1)
+            wait_until_ready(live, reason=LOCKED)
+        finally:
+            locker.rollback()
+            locker.close()
+        check_recovered(live, alice, job, 1)
+
+
 @contextlib.contextmanager
 def restarting(pg_server, pg_url: str) -> Iterator[int]:
     """What clients see of a restart of the server (the suite shares the machine's server,
@@ -242,6 +260,18 @@ def restarting(pg_server, pg_url: str) -> Iterator[int]:
             yield len(dropped)
         finally:
             admin.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(name))
+
+
+@pytest.mark.postgres
+def test_readyz_says_the_database_is_unreachable_before_any_write_meets_it(
+    pg_server, pg_url, tmp_path
+):
+    with serving(make_settings(tmp_path, database_url=pg_url)) as (live, alice):
+        create(alice)
+        with restarting(pg_server, pg_url):
+            status, body = readiness(live)  # the store's read fails, once, not retried
+            assert (status, body["reason"], body["last_event_id"]) == (503, UNREACHABLE, None)
+        wait_until_ready(live, reason=None)
 
 
 @pytest.mark.postgres
