@@ -65,7 +65,10 @@ async def _numbers(rt: Runtime) -> dict[str, Any]:
 async def _probed(writer: Writer) -> errors.Fault | None:
     """The writer's fault after its probe has committed or failed, or as it stands when the
     probe takes longer than a moment."""
-    probe = asyncio.wrap_future(writer.probe())
+    try:
+        probe = asyncio.wrap_future(writer.probe())
+    except RuntimeError:  # the writer has stopped (shutting down): nothing to try
+        return writer.fault
     probe.add_done_callback(_retrieved)
     with anyio.move_on_after(_PROBE_WAIT_SECONDS):
         await asyncio.wait([probe])
