@@ -80,11 +80,17 @@ def _clean_env(extra: dict[str, str]) -> dict[str, str]:
 
 @contextlib.contextmanager
 def jobtrail(
-    db: Path, *, synchronous: str = "FULL", workers: int = 1, pinned: bool = True
+    db: Path,
+    *,
+    synchronous: str = "FULL",
+    workers: int = 1,
+    pinned: bool = True,
+    database_url: str | None = None,
 ) -> Iterator[Server]:
-    """`jobtrail serve` on `db`: one process pinned to CPU 0, or `workers` processes on any."""
+    """`jobtrail serve` on `db` (or on `database_url`; its log beside `db` then): one process
+    pinned to CPU 0, or `workers` processes on any."""
     with jobtrail_at(
-        f"sqlite:///{db}",
+        database_url or f"sqlite:///{db}",
         db.parent,
         workers=workers,
         pinned=pinned,

@@ -186,6 +186,12 @@ def tracking_position(cursor: Cursor) -> int:
     return int(cursor.fetchone()[0])
 
 
+def rewrite_tracking(cursor: Cursor) -> None:
+    """Writes the tracking row unchanged: a write that changes nothing, which commits only
+    when the database takes writes (the store's probe, service/store/writer.py)."""
+    cursor.execute(sql.query("advance_tracking"), (0,))
+
+
 def clear(cursor: Cursor) -> None:
     """Empties every read model and rewinds the tracking position to 0 (before a rebuild)."""
     for statement in sql.script("clear_read_models"):

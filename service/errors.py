@@ -7,6 +7,7 @@ the error's default message.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -74,8 +75,23 @@ class LeaseLost(ServiceError):
         self.job_id = job_id
 
 
+class Fault(StrEnum):
+    """What keeps the database from serving, in the words `/readyz` and a 503 say it: a fixed
+    vocabulary, never the driver's message (which may hold a path, a host or a user)."""
+
+    READ_ONLY = "database is read-only"
+    DISK_FULL = "disk full"
+    LOCKED = "database locked"  # another process holds the write lock beyond the timeout
+    UNREACHABLE = "database unreachable"  # no connection (down, restarting, refusing)
+    IO_ERROR = "database I/O error"  # any other failure of the database to read or write
+
+
 class StoreUnavailable(ServiceError):
     """The event store cannot take writes now."""
+
+    def __init__(self, fault: Fault = Fault.UNREACHABLE) -> None:
+        super().__init__()
+        self.fault = fault
 
 
 class TooManyStreams(ServiceError):

@@ -70,6 +70,10 @@ class Settings:
     # FULL: a 2xx survives power loss. NORMAL: survives a crash of the process, not of
     # the machine, and commits several times faster.
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    # How long a write waits for the database's write lock (another process's transaction)
+    # before its request gets a 503; whole seconds (PostgreSQL's lock_timeout, SQLite's busy
+    # timeout).
+    lock_timeout_seconds: int = 10
     aggregate_cache_size: int = 4096
     snapshot_interval: int = 100
     max_batch: int = 512
@@ -115,6 +119,7 @@ class Settings:
             jwt_issuer=env.get("JOBTRAIL_JWT_ISSUER") or None,
             jwt_audience=env.get("JOBTRAIL_JWT_AUDIENCE") or None,
             sqlite_synchronous=synchronous,  # type: ignore[arg-type]
+            lock_timeout_seconds=_positive(env, "JOBTRAIL_LOCK_TIMEOUT_SECONDS", 10),
             aggregate_cache_size=_int(env, "JOBTRAIL_AGGREGATE_CACHE_SIZE", 4096),
             retry_base_seconds=_float(env, "JOBTRAIL_RETRY_BASE_SECONDS", 1.0),
             retry_cap_seconds=_float(env, "JOBTRAIL_RETRY_CAP_SECONDS", 300.0),

@@ -137,12 +137,17 @@ class Internal(ApiError):
 
 
 class Unavailable(ApiError):
-    """The database cannot be reached or cannot take the request now; retry shortly."""
+    """The database cannot be reached or cannot take the request now; retry shortly.
+    `details.reason` says why, in `/readyz`'s words (`errors.Fault`)."""
 
     status, code, default_message = 503, "unavailable", "The store is unavailable; retry shortly."
 
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message, headers={"Retry-After": "1"})
+    def __init__(self, fault: errors.Fault) -> None:
+        super().__init__(
+            f"The store is unavailable ({fault}); retry shortly.",
+            details={"reason": str(fault)},
+            headers={"Retry-After": "1"},
+        )
 
 
 def error_response(
@@ -181,7 +186,7 @@ def translate(exc: errors.ServiceError | domain_errors.DomainError) -> ApiError:
         case errors.TooManyStreams():
             return RateLimited(exc.message)
         case errors.StoreUnavailable():
-            return Unavailable(exc.message)
+            return Unavailable(exc.fault)
         case domain_errors.DomainError():
             return Conflict(str(exc))
         case _:  # a ServiceError added without a line here: say so loudly, answer safely
@@ -196,8 +201,8 @@ async def _translated(_: Request, exc: Exception) -> Response:
 
 
 async def _reads_unavailable(_: Request, exc: Exception) -> Response:
-    error = Unavailable()
-    return error_response(error.status, error.code, error.message, headers=error.headers)
+    error = Unavailable(errors.Fault.UNREACHABLE)
+    return error_response(error.status, error.code, error.message, error.details, error.headers)
 
 
 async def _http_error(_: Request, exc: Exception) -> Response:

@@ -89,7 +89,9 @@ def _merge(*groups: Paths) -> Paths:
 
 
 def _operations_paths() -> Paths:
-    readiness = "The store is reachable: `projection_lag` events await the read models."
+    readiness = (
+        "The store answers reads and takes writes: `projection_lag` events await the read models."
+    )
     operations = (
         ("/healthz", "getHealth", "Liveness", json_response("Health", "The process is alive.")),
         ("/readyz", "getReadiness", "Readiness", json_response("Readiness", readiness)),
@@ -100,7 +102,10 @@ def _operations_paths() -> Paths:
     for path, operation_id, summary, ok in operations:
         responses = {"200": ok}
         if path == "/readyz":
-            unreachable = "The store is unreachable: `status` is `unavailable`."
+            unreachable = (
+                "The store cannot be read, or cannot take writes: `status` is `unavailable`, "
+                "`reason` says why."
+            )
             responses["503"] = json_response("Readiness", unreachable)
         paths[path] = {
             "get": operation(

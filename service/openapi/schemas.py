@@ -7,6 +7,7 @@ from typing import Any
 from domain import job as domain_job
 from domain.states import JobState
 from projections import jobs_view
+from service import errors
 from service.contract import fields, timestamps
 from service.contract import jobs as validation
 from service.edge import bodies, params
@@ -243,7 +244,10 @@ def _error() -> Schema:
         {
             "code": enum(ERROR_CODES, "Matches the HTTP status: see the error responses."),
             "message": string("A human-readable message. Never a traceback."),
-            "details": free_object("For a 400, names the offending fields or parameters."),
+            "details": free_object(
+                "For a 400, names the offending fields or parameters; for a 503, `reason` "
+                "says what keeps the store from serving (as /readyz's `reason`)."
+            ),
         },
         required=("code", "message", "details"),
     )
@@ -295,12 +299,19 @@ def _job_event_page() -> Schema:
 
 
 def _readiness() -> Schema:
-    lag = "Events recorded but not yet in the read models; null when the store is unreachable."
+    lag = "Events recorded but not yet in the read models; null when the store is unreadable."
+    reason = (
+        "With `unavailable` only: what is wrong, in a fixed vocabulary (also a 503's "
+        "`details.reason`). Write faults are known once a write has met one; each /readyz "
+        "then tries a write that changes nothing, and the reason goes once one commits."
+    )
     return obj(
         {
             "status": enum(
-                ("ok", "unavailable"), "`unavailable` (with 503) when the store is unreachable."
+                ("ok", "unavailable"),
+                "`unavailable` (with 503) when the store cannot be read or cannot take writes.",
             ),
+            "reason": enum(tuple(fault.value for fault in errors.Fault), reason),
             "projection_lag": nullable(integer(lag)),
             "last_event_id": nullable(integer("The newest event id in the store.")),
         },

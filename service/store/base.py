@@ -142,6 +142,11 @@ class EventStore(Protocol):
         """A read transaction over the events, their hashes and the read models."""
         ...
 
+    def disk_full(self) -> bool:
+        """Whether the file system that holds the database has (almost) no space left: a
+        write that fits in space the database holds already can commit on a full disk."""
+        ...
+
     def pending_migrations(self) -> list[str]:
         """The store's schema migrations not applied yet (a store opened without migrating)."""
         ...

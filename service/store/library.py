@@ -96,3 +96,6 @@ class LibraryStore(Application[UUID]):
 
     def tracking_position(self) -> int:
         return self.read(projector.tracking_position)
+
+    def disk_full(self) -> bool:
+        return False  # where the store cannot tell (PostgreSQL's disk is the server's)

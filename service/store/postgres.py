@@ -54,8 +54,7 @@ T = TypeVar("T")
 
 # pg_advisory_xact_lock's key for schema changes: "jobtrail" in ASCII, as a bigint.
 _MIGRATION_LOCK = int.from_bytes(b"jobtrail", "big") & (2**63 - 1)
-# How long a writer waits for the events table's lock before the request gets a 503.
-_LOCK_TIMEOUT_SECONDS = 10
+# The server ends a write transaction left idle this long (see `open`).
 _IDLE_SECONDS = 5
 
 
@@ -112,6 +111,7 @@ class PostgresEventStore(library.LibraryStore):
     """
 
     name = "jobtrail"  # the library names every class anew (its tables, its settings)
+    lock_timeout_seconds = 10
 
     def _translated(self) -> AbstractContextManager[None]:
         return _translated_errors()
@@ -131,7 +131,7 @@ class PostgresEventStore(library.LibraryStore):
             "POSTGRES_USER": pg.user,
             "POSTGRES_PASSWORD": pg.password,
             "POSTGRES_CONNECT_TIMEOUT": "5",
-            "POSTGRES_LOCK_TIMEOUT": str(_LOCK_TIMEOUT_SECONDS),
+            "POSTGRES_LOCK_TIMEOUT": str(settings.lock_timeout_seconds),
             # The server ends a transaction left idle this long (the library's default, made
             # explicit): an instance frozen while its writer holds the events table's lock
             # holds up the others' writes this long, not until TCP notices. Shorter than the
@@ -144,6 +144,8 @@ class PostgresEventStore(library.LibraryStore):
             "CREATE_TABLE": "n",  # the migrations below make the tables
         }
         store = cls(env={f"{cls.name.upper()}_{key}": value for key, value in env.items()})
+        # How long a writer waits for the events table's lock before its request gets a 503.
+        store.lock_timeout_seconds = settings.lock_timeout_seconds
         try:
             with store._translated():
                 store.migrate()
@@ -225,7 +227,7 @@ class PostgresEventStore(library.LibraryStore):
                 # what the transaction reads stays true until it commits, whichever instance
                 # writes, and ids are handed out in commit order (a tailer never skips a
                 # later-filled id).
-                raw.execute(f"SET LOCAL lock_timeout = '{_LOCK_TIMEOUT_SECONDS}s'")
+                raw.execute(f"SET LOCAL lock_timeout = '{self.lock_timeout_seconds}s'")
                 raw.execute(
                     psycopg.sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(self._events_table)
                 )
@@ -272,7 +274,24 @@ class PostgresEventStore(library.LibraryStore):
         ):
             # One snapshot for every statement of the query, as an SQLite read transaction.
             raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            # A table locked by another session (ACCESS EXCLUSIVE) holds a read up to here.
+            raw.execute(f"SET LOCAL lock_timeout = '{self.lock_timeout_seconds}s'")
             return query(dialect.Cursor(raw))
+
+    def max_position(self) -> int:
+        # Not the library's, which retries for a while when the database is away (/readyz
+        # would hang): one read, which fails at once, or after the connect timeout.
+        statement = psycopg.sql.SQL("SELECT MAX(notification_id) FROM {}").format(
+            self._events_table
+        )
+
+        def query(c: Cursor) -> int:
+            assert isinstance(c, dialect.Cursor)
+            c.raw.execute(statement)
+            row = c.raw.fetchone()
+            return int(row[0] or 0) if row else 0
+
+        return self.read(query)
 
     def position_of(self, job_id: UUID, seq: int) -> int | None:
         statement = psycopg.sql.SQL(
@@ -365,4 +384,20 @@ def _translated_errors() -> Iterator[None]:
     except (IntegrityError, psycopg.IntegrityError) as exc:  # another writer saved it first
         raise errors.ConcurrentChange() from exc
     except (OperationalError, InterfaceError, psycopg.OperationalError) as exc:
-        raise errors.StoreUnavailable() from exc  # unreachable, locked too long, gone
+        raise errors.StoreUnavailable(_fault(exc)) from exc  # unreachable, locked, full
+
+
+# The server's SQLSTATEs that name a fault; any other operational error is a lost connection.
+_FAULTS = {
+    "55P03": errors.Fault.LOCKED,  # lock_not_available: lock_timeout ran out
+    "53100": errors.Fault.DISK_FULL,  # disk_full
+    "25006": errors.Fault.READ_ONLY,  # read_only_sql_transaction: a standby, read-only mode
+}
+
+
+def _fault(exc: BaseException) -> errors.Fault:
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, psycopg.Error):
+        cause = cause.__cause__
+    sqlstate = cause.sqlstate if isinstance(cause, psycopg.Error) else None
+    return _FAULTS.get(sqlstate or "", errors.Fault.UNREACHABLE)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.persistence import (
+    ConnectionUnavailableError,
     IntegrityError,
     InterfaceError,
     OperationalError,
@@ -43,11 +44,15 @@ if TYPE_CHECKING:
     from service.store.base import ProjectionBatch, Scan
 
 T = TypeVar("T")
+# Less free space than this on the database's file system is a full disk (`disk_full`):
+# a request body's worth (1 MiB by default), which a write may need in the log.
+_SPACE_NEEDED = 1 << 20
 
 
 class _TunedPool(SQLiteConnectionPool):
     def __init__(self, *, synchronous: str, **kwargs: Any) -> None:
         self.synchronous = synchronous
+        self._read_only: dict[int, bool] = {}  # by id() of the connections open now
         super().__init__(**kwargs)
 
     def _create_connection(self) -> SQLiteConnection:
@@ -67,7 +72,21 @@ class _TunedPool(SQLiteConnectionPool):
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute(f"PRAGMA synchronous={self.synchronous}")
         connection.row_factory = sqlite3.Row
-        return SQLiteConnection(sqlite_conn=connection, max_age=self.max_age)
+        pooled = SQLiteConnection(sqlite_conn=connection, max_age=self.max_age)
+        # SQLite opens a file it may not write (read-only, immutable, on a read-only mount)
+        # read-only, without a word, and the connection stays read-only after the file is
+        # writable again: such a one serves this use only, and is never pooled. (The same
+        # check as its open's, and no descriptor opened: closing one would drop SQLite's
+        # POSIX locks on the file.)
+        self._read_only[id(pooled)] = not os.access(
+            self.db_name, os.W_OK, effective_ids=os.access in os.supports_effective_ids
+        )
+        return pooled
+
+    def put_connection(self, conn: SQLiteConnection) -> None:
+        if self._read_only.pop(id(conn), False):
+            conn.close()
+        super().put_connection(conn)
 
 
 class ProjectingRecorder(SQLiteApplicationRecorder):
@@ -148,7 +167,7 @@ class SQLiteEventStore(library.LibraryStore):
             store = cls(
                 env={
                     "SQLITE_DBNAME": str(path),
-                    "SQLITE_LOCK_TIMEOUT": "10",
+                    "SQLITE_LOCK_TIMEOUT": str(settings.lock_timeout_seconds),
                     "SQLITE_SYNCHRONOUS": settings.sqlite_synchronous,
                 }
             )
@@ -165,6 +184,11 @@ class SQLiteEventStore(library.LibraryStore):
         steps = sqlite_audit.MIGRATIONS
         return [f"{m.version} ({m.name})" for m in steps if m.version not in done]
 
+    def disk_full(self) -> bool:
+        found = os.statvfs(self._datastore.pool.db_name)
+        blocks = found.f_bfree if os.geteuid() == 0 else found.f_bavail  # root: reserved too
+        return blocks * found.f_frsize < _SPACE_NEEDED
+
     @property
     def _datastore(self) -> SQLiteDatastore:
         recorder = self.recorder
@@ -174,6 +198,8 @@ class SQLiteEventStore(library.LibraryStore):
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Cursor]:
         datastore = self._datastore
+        recorder = self.recorder
+        assert isinstance(recorder, ProjectingRecorder)
         with self._translated(), datastore.get_connection(commit=True) as connection:
             cursor = connection.cursor()
             # IMMEDIATE: the write lock from the start, not from the first write, so that
@@ -183,19 +209,13 @@ class SQLiteEventStore(library.LibraryStore):
             # Several processes' writers take turns on it; one that waits meanwhile gathers
             # a larger group (a strict turn-taking by flock halved their throughput: each
             # commit held two requests, so twice the fsyncs).
-            cursor.execute("BEGIN IMMEDIATE")
-            recorder = self.recorder
-            assert isinstance(recorder, ProjectingRecorder)
             try:
+                cursor.execute("BEGIN IMMEDIATE")
                 yield cursor
-            except BaseException:
-                recorder.heads.ended(ok=False)
-                connection.rollback()
-                raise
-            try:
                 connection.commit()
-            except BaseException:
+            except BaseException as exc:
                 recorder.heads.ended(ok=False)
+                _end_failed(connection, exc)
                 raise
             recorder.heads.ended(ok=True)
 
@@ -247,6 +267,18 @@ class SQLiteEventStore(library.LibraryStore):
             yield sqlite_audit.Scan(c.sqlite_cursor.connection, self.mapper.to_domain_event)
 
 
+def _end_failed(connection: SQLiteConnection, exc: BaseException) -> None:
+    """After a write transaction failed: the connection closed when the database failed it,
+    other than by a lock (after an I/O error on a file gone read-only, only a connection
+    opened anew says what is wrong), else rolled back (a failed COMMIT leaves the
+    transaction open)."""
+    found = _sqlite_error(exc)
+    if found is not None and fault(found) is not errors.Fault.LOCKED:
+        connection.close()  # which rolls back whatever it held
+    else:
+        connection.rollback()
+
+
 @contextlib.contextmanager
 def _one_at_a_time(db_path: Path) -> Iterator[None]:
     """Holds a `flock` on a file beside the database, where one can be made."""
@@ -270,4 +302,30 @@ def _translated_errors() -> Iterator[None]:
     except (IntegrityError, sqlite3.IntegrityError) as exc:  # another writer saved it first
         raise errors.ConcurrentChange() from exc
     except (OperationalError, InterfaceError, sqlite3.OperationalError) as exc:
-        raise errors.StoreUnavailable() from exc  # locked, read-only, full, gone
+        raise errors.StoreUnavailable(fault(exc)) from exc  # locked, read-only, full, gone
+
+
+# SQLite's primary result codes (the low byte of an extended one) that name a fault.
+_FAULTS = {
+    sqlite3.SQLITE_BUSY: errors.Fault.LOCKED,
+    sqlite3.SQLITE_LOCKED: errors.Fault.LOCKED,
+    sqlite3.SQLITE_READONLY: errors.Fault.READ_ONLY,
+    sqlite3.SQLITE_FULL: errors.Fault.DISK_FULL,
+    sqlite3.SQLITE_CANTOPEN: errors.Fault.UNREACHABLE,
+}
+
+
+def _sqlite_error(exc: BaseException) -> sqlite3.Error | None:
+    """SQLite's error that `exc` is, or was raised from."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, sqlite3.Error):
+        cause = cause.__cause__
+    return cause
+
+
+def fault(exc: BaseException) -> errors.Fault:
+    """What SQLite's error (`exc`, or the one it was raised from) says is wrong."""
+    code = getattr(_sqlite_error(exc), "sqlite_errorcode", None)
+    if isinstance(exc, ConnectionUnavailableError) and code is None:
+        return errors.Fault.LOCKED  # the pool's writer connection stayed busy too long
+    return _FAULTS.get((code or 0) & 0xFF, errors.Fault.IO_ERROR)

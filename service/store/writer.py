@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
 
 from domain.job import Job
+from projections import projector
 from service import errors
 from service.store.base import ProjectionBatch
 from service.store.ids import JobIds
@@ -104,6 +105,11 @@ class Writer:
         self._stopped = False
         self.batches = 0
         self.commands = 0
+        # Why the last group failed to commit (the database's fault), until a group that
+        # writes commits: what `/readyz` reports meanwhile. Set by the writer thread only.
+        self.fault: errors.Fault | None = None
+        self._probe: Future[Committed[None]] | None = None
+        self._probe_lock = threading.Lock()
 
     def start(self) -> None:
         self._seen = self.store.max_position()
@@ -161,6 +167,15 @@ class Writer:
         """Like `run`, for synchronous callers (CLI, threads)."""
         return self.submit(command).result()
 
+    def probe(self) -> Future[Committed[None]]:
+        """A write that changes nothing, through the writer: it commits once the database
+        takes writes again, and so clears `fault` though no request writes. At most one is
+        queued at a time: every caller meanwhile gets the same future."""
+        with self._probe_lock:
+            if self._probe is None or self._probe.done():
+                self._probe = self.submit(_rewrite_tracking)
+            return self._probe
+
     # The writer thread.
 
     def cached(self, job_id: UUID) -> Job:
@@ -211,7 +226,9 @@ class Writer:
         try:
             self._execute(group)
         except errors.StoreUnavailable as exc:  # no command's fault; no split would cure it
-            log.error("writer group of %d failed: %s", len(group), exc)
+            if self.fault is None:
+                log.error("writer group of %d failed: %s (%s)", len(group), exc, exc.fault)
+            self.fault = exc.fault
             for request in group:
                 _fail(request, exc)
         except Exception as exc:
@@ -234,6 +251,9 @@ class Writer:
             else:
                 return
         if isinstance(failure, errors.ConcurrentChange):
+            _fail(request, failure)
+        elif isinstance(failure, errors.StoreUnavailable):  # the database failed meanwhile
+            self.fault = failure.fault
             _fail(request, failure)
         elif isinstance(failure, _Poisoned) and failure.__cause__ is not None:
             _fail(request, failure.__cause__)
@@ -272,6 +292,8 @@ class Writer:
             else:
                 self._remember(job)
         self._remember_leases(uow)
+        if self.fault is not None and (batch.positions or batch.writes):
+            self._cleared()
         position = batch.positions[-1] if batch.positions else 0
         self._seen = max(self._seen, position)
         self.batches += 1
@@ -288,6 +310,14 @@ class Writer:
             commit = Commit(position, len(group), len(batch.positions))
             for listener in self._listeners:
                 listener(commit)
+
+    def _cleared(self) -> None:
+        """A write has committed: the fault is gone, unless the disk is still full (a small
+        write, a probe's, can commit where the next one would not fit)."""
+        if self.fault is errors.Fault.DISK_FULL and self.store.disk_full():
+            return
+        log.warning("the store takes writes again (after: %s)", self.fault)
+        self.fault = None
 
     def _forget_foreign_changes(self, cursor: Cursor) -> None:
         """Drops from the cache every job another process changed since this writer last
@@ -335,6 +365,10 @@ class Writer:
             self.store.put_snapshots(snapshots)
         except Exception:  # A missed snapshot only costs a longer load later.
             log.exception("storing %d snapshots failed", len(snapshots))
+
+
+def _rewrite_tracking(uow: UnitOfWork) -> None:
+    uow.writes.append(projector.rewrite_tracking)
 
 
 def _typed(event: object) -> Job.Event | Job.Created:

@@ -45,11 +45,11 @@ CASES = [
         {},
     ),
     (
-        errors.StoreUnavailable(),
+        errors.StoreUnavailable(errors.Fault.DISK_FULL),
         503,
         "unavailable",
-        "The event store cannot take writes now.",
-        {},
+        "The store is unavailable (disk full); retry shortly.",
+        {"reason": "disk full"},
     ),
 ]
 
