@@ -139,15 +139,17 @@ def quiet_alice(quiet) -> Iterator[httpx.Client]:
         yield client
 
 
+# On PostgreSQL one sort order: the others build the same keyset query, and cost as much again.
+SQLITE_ONLY = pytest.mark.backends("sqlite")
+
+
 @pytest.mark.parametrize(
     ("sort", "order"),
     [
         pytest.param("created_at", "desc", id="created_at-desc"),
-        pytest.param(
-            "created_at", "asc", id="created_at-asc", marks=pytest.mark.backends("sqlite")
-        ),
-        pytest.param("priority", "desc", id="priority-desc", marks=pytest.mark.backends("sqlite")),
-        pytest.param("priority", "asc", id="priority-asc"),
+        pytest.param("created_at", "asc", id="created_at-asc", marks=SQLITE_ONLY),
+        pytest.param("priority", "desc", id="priority-desc", marks=SQLITE_ONLY),
+        pytest.param("priority", "asc", id="priority-asc", marks=SQLITE_ONLY),
     ],
 )
 def test_cursor_paging_neither_skips_nor_repeats_during_concurrent_creation(
@@ -165,6 +167,7 @@ def test_cursor_paging_neither_skips_nor_repeats_during_concurrent_creation(
     assert len(creator.created) > 0
 
 
+@pytest.mark.backends("sqlite")  # the descending twin runs on both
 def test_ascending_cursor_pages_show_new_jobs_only_at_the_end(server, alice, seeded):
     with _Creator(server, limit=150) as creator:
         items = _page_by_cursor(alice, creator, sort="created_at", order="asc")

@@ -8,6 +8,8 @@ from tests import worker_steps
 from tests.support import create
 
 pytestmark = pytest.mark.backends("sqlite", "postgres")
+# On SQLite only: the store path of the tests that run on both; the rest is Python.
+SQLITE_ONLY = pytest.mark.backends("sqlite")
 
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 
@@ -92,7 +94,7 @@ def test_patch_updates_the_job_and_records_an_updated_event(alice, changes):
     }
 
 
-@pytest.mark.backends("sqlite")  # the store path of the tests kept on both; the rest is Python
+@SQLITE_ONLY
 def test_patch_name_null_clears_the_name(alice):
     job = create(alice, name="Intro")
 
@@ -113,8 +115,7 @@ def test_patch_starred_moves_the_job_between_starred_lists(alice):
 
 
 @pytest.mark.parametrize(
-    "status",
-    ["succeeded", pytest.param("failed", marks=pytest.mark.backends("sqlite")), "cancelled"],
+    "status", ["succeeded", pytest.param("failed", marks=SQLITE_ONLY), "cancelled"]
 )
 def test_patch_of_a_finished_job_works(server, alice, status):
     job = finished_job(server, alice, status)
@@ -127,7 +128,7 @@ def test_patch_of_a_finished_job_works(server, alice, status):
     assert patched["finished_at"] == job["finished_at"]
 
 
-@pytest.mark.backends("sqlite")  # the store path of the tests kept on both; the rest is Python
+@SQLITE_ONLY
 def test_patch_of_a_running_job_leaves_it_running(server, alice):
     job = running_job(server, alice)
 
@@ -167,7 +168,6 @@ def test_invalid_patch_is_rejected_and_changes_nothing(owner, auditor, body, fie
     assert event_count(auditor) == before
 
 
-@pytest.mark.backends("sqlite")  # the store path of the tests kept on both; the rest is Python
 def test_patch_of_another_owners_job_is_not_found(server, alice, bob):
     job = create(alice)
 
@@ -175,7 +175,7 @@ def test_patch_of_another_owners_job_is_not_found(server, alice, bob):
     assert fetch(alice, job["id"]) == job
 
 
-@pytest.mark.backends("sqlite")  # the store path of the tests kept on both; the rest is Python
+@SQLITE_ONLY
 def test_admin_may_patch_any_owners_job(server, alice, admin):
     job = create(alice)
 
@@ -225,7 +225,7 @@ def test_acknowledged_cancel_ends_the_job_cancelled(server, alice):
     assert fetch(alice, job["id"])["status"] == "cancelled"
 
 
-@pytest.mark.backends("sqlite")  # the store path of the tests kept on both; the rest is Python
+@SQLITE_ONLY
 def test_repeated_cancel_of_a_running_job_is_harmless(server, alice, admin):
     job = running_job(server, alice)
     first = alice.post(f"/api/v1/jobs/{job['id']}/cancel").json()
@@ -238,7 +238,7 @@ def test_repeated_cancel_of_a_running_job_is_harmless(server, alice, admin):
     assert event_count(admin) == before
 
 
-@pytest.mark.backends("sqlite")  # the store path of the tests kept on both; the rest is Python
+@SQLITE_ONLY
 def test_repeated_cancel_of_a_cancelled_job_is_harmless(alice, admin):
     job = create(alice)
     first = alice.post(f"/api/v1/jobs/{job['id']}/cancel").json()
@@ -251,9 +251,7 @@ def test_repeated_cancel_of_a_cancelled_job_is_harmless(alice, admin):
     assert event_count(admin) == before
 
 
-@pytest.mark.parametrize(
-    "status", ["succeeded", pytest.param("failed", marks=pytest.mark.backends("sqlite"))]
-)
+@pytest.mark.parametrize("status", ["succeeded", pytest.param("failed", marks=SQLITE_ONLY)])
 def test_cancel_of_a_terminal_job_conflicts(server, alice, admin, status):
     job = finished_job(server, alice, status)
     before = event_count(admin)
@@ -265,7 +263,7 @@ def test_cancel_of_a_terminal_job_conflicts(server, alice, admin, status):
     assert event_count(admin) == before
 
 
-@pytest.mark.backends("sqlite")  # the store path of the tests kept on both; the rest is Python
+@SQLITE_ONLY
 def test_cancel_reason_is_recorded_for_a_pending_job(alice):
     job = create(alice)
 
@@ -275,7 +273,7 @@ def test_cancel_reason_is_recorded_for_a_pending_job(alice):
     assert (event["type"], event["data"]["reason"]) == ("cancelled", "not needed")
 
 
-@pytest.mark.backends("sqlite")  # the store path of the tests kept on both; the rest is Python
+@SQLITE_ONLY
 def test_cancel_reason_is_recorded_for_a_running_job(server, alice):
     job = running_job(server, alice)
 
@@ -285,7 +283,7 @@ def test_cancel_reason_is_recorded_for_a_running_job(server, alice):
     assert (event["type"], event["data"]["reason"]) == ("cancel_requested", "x")
 
 
-@pytest.mark.backends("sqlite")  # the store path of the tests kept on both; the rest is Python
+@SQLITE_ONLY
 def test_cancel_with_an_empty_object_body_works(alice):
     job = create(alice)
 
@@ -318,7 +316,6 @@ def test_invalid_cancel_body_is_rejected_and_changes_nothing(owner, auditor, bod
     assert event_count(auditor) == before
 
 
-@pytest.mark.backends("sqlite")  # the store path of the tests kept on both; the rest is Python
 def test_cancel_of_another_owners_job_is_not_found(server, alice, bob):
     job = create(alice)
 
@@ -326,7 +323,6 @@ def test_cancel_of_another_owners_job_is_not_found(server, alice, bob):
     assert fetch(alice, job["id"])["status"] == "pending"
 
 
-@pytest.mark.backends("sqlite")  # the store path of the tests kept on both; the rest is Python
 def test_cancel_of_an_unknown_job_is_not_found(alice):
     response = alice.post("/api/v1/jobs/00000000-0000-4000-8000-000000000000/cancel")
 
@@ -413,7 +409,6 @@ def test_replay_creates_a_new_pending_job_from_the_original(server, alice):
     assert fetch(alice, original["id"])["status"] == "failed"
 
 
-@pytest.mark.backends("sqlite")  # the store path of the tests kept on both; the rest is Python
 def test_replay_of_another_owners_job_is_not_found(server, alice, bob):
     job = create(alice)
 
@@ -491,7 +486,6 @@ def test_delete_of_a_pending_job_records_only_deleted(alice, admin):
     assert [e["type"] for e in events] == ["created", "deleted"]
 
 
-@pytest.mark.backends("sqlite")  # the store path of the tests kept on both; the rest is Python
 def test_delete_of_another_owners_job_is_not_found(server, alice, bob):
     job = create(alice)
 

@@ -97,6 +97,7 @@ def test_a_subscriber_cut_off_at_random_points_gets_every_event_exactly_once(fas
     assert ended == (route == "job")
 
 
+@pytest.mark.backends("sqlite")  # the fan-out to 100 subscribers is in memory
 def test_a_hundred_concurrent_subscribers_all_get_everything_in_order(fast):
     with fast.client() as alice:
         job = _create(alice)
