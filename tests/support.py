@@ -1,8 +1,10 @@
-"""What the service tests share: a real uvicorn server on a real SQLite file, a polling wait,
+"""What the service tests share: a real uvicorn server on a real database, a polling wait,
 and the HTTP calls many tests make (a client's `create`, a worker's `claim` and `call`)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import functools
 import socket
@@ -36,6 +38,29 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
         time.sleep(interval)
 
 
+class _Server(sse.Server):
+    """The service's server, stopping as soon as it is asked to: uvicorn's main loop looks at
+    `should_exit` every 0.1 s, which made every test's server stop 50 ms late on average."""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _stopping: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:  # uvicorn's, but woken by `stop_soon` too
+        self._stopping = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), 0.1)
+
+    def stop_soon(self) -> None:
+        """From another thread: exit now, as uvicorn would at its next tick."""
+        self.should_exit = True
+        if self._loop is not None and self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+
+
 class LiveServer:
     """The real app under uvicorn in a thread, on an ephemeral port of 127.0.0.1."""
 
@@ -43,7 +68,7 @@ class LiveServer:
         self.settings = settings
         self.port = port  # 0: any free one; a fixed one survives restart() (clients reconnect)
         self.verifier = TokenVerifier.from_settings(settings)
-        self._server: uvicorn.Server | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._app: Any = None
 
@@ -54,7 +79,7 @@ class LiveServer:
         config = uvicorn.Config(
             self._app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
         )
-        self._server = sse.Server(config)  # closes live streams first on shutdown
+        self._server = _Server(config)  # closes live streams first on shutdown
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
         server = self._server
@@ -64,13 +89,13 @@ class LiveServer:
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
+            self._server.stop_soon()
             self._thread.join(timeout=30)
             assert not self._thread.is_alive(), "the server did not stop"
         self._server = self._thread = None
 
     def restart(self, *, same_port: bool = False) -> LiveServer:
-        """Stops and starts the server on the same file; `same_port`: at the same address, so
+        """Stops and starts the server on the same database; `same_port`: at the same address, so
         that clients reconnect to it (streams open now are closed by the stop)."""
         port = int(self.url.rpartition(":")[2]) if same_port else 0
         self.stop()
@@ -120,6 +145,11 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         jwt_secret=SECRET,
     )
     return dataclasses.replace(base, **overrides)
+
+
+def events_table(settings: Settings) -> str:
+    """The event store's own table of events on the backend of `settings` (the library's)."""
+    return "jobtrail_events" if settings.is_postgres else "stored_events"
 
 
 def create(

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import pytest
+
 from tests import worker_steps
+
+pytestmark = pytest.mark.backends("sqlite", "postgres")
 
 
 def test_created_job_is_listed_and_fetched(server, alice):

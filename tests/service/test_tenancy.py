@@ -21,6 +21,9 @@ from service.edge import routing
 from tests import sse_reader, support
 from tests.service.tenancy import NOT_FOUND, SSE, World, same_as_unknown, world_of
 
+# Scoping is in the read models' SQL: both backends.
+pytestmark = pytest.mark.backends("sqlite", "postgres")
+
 _create = functools.partial(support.create, type="video.render")
 
 JOB = "/api/v1/jobs/{job_id}"

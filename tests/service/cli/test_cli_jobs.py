@@ -12,6 +12,8 @@ from service.cli import main
 from tests.service.sdk.test_client import refusing_address
 from tests.support import call, claim, create
 
+pytestmark = pytest.mark.backends("sqlite", "postgres")
+
 
 @pytest.fixture(scope="module")
 def env(shared_server):

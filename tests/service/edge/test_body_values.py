@@ -23,6 +23,8 @@ from tests.service.edge.hostile import (
 )
 from tests.support import claim, create
 
+pytestmark = pytest.mark.backends("sqlite", "postgres")
+
 # Module-scoped here, not in conftest.py: there they would replace the fresh-server `alice` and
 # `admin` of every other test of the package. `worker` is edge/conftest.py's.
 

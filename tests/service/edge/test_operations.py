@@ -36,6 +36,7 @@ def test_healthz_answers_without_auth(server):
     assert response.json()["status"] == "ok"
 
 
+@pytest.mark.backends("sqlite", "postgres")  # readyz reads the store
 def test_readyz_reports_no_projection_lag_after_writes(server, alice):
     for _ in range(5):
         job = alice.post("/api/v1/jobs", json={"type": "t"}).json()
@@ -50,6 +51,7 @@ def test_readyz_reports_no_projection_lag_after_writes(server, alice):
     assert body["last_event_id"] == last == 7
 
 
+@pytest.mark.backends("sqlite", "postgres")  # readyz reads the store
 def test_readyz_on_an_empty_store(server):
     with _anonymous(server) as client:
         response = client.get("/readyz")

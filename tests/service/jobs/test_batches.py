@@ -11,6 +11,8 @@ from service.store import verification
 from tests.support import LiveServer, call, claim
 from tests.support import create_for_worker as create
 
+pytestmark = pytest.mark.backends("sqlite", "postgres")
+
 
 @pytest.fixture
 def worker(server: LiveServer) -> Iterator[httpx.Client]:

@@ -9,7 +9,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support import LiveServer, make_settings, wait_for
+from tests.support import LiveServer, wait_for
+
+pytestmark = pytest.mark.backends("sqlite", "postgres")
 
 PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2}
 SEEDED = 300
@@ -122,9 +124,9 @@ def seeded(server) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def quiet(tmp_path_factory) -> Iterator[tuple[LiveServer, list[dict]]]:
+def quiet(module_settings) -> Iterator[tuple[LiveServer, list[dict]]]:
     """One server with SEEDED jobs that no test changes: for the read-only tests."""
-    live = LiveServer(make_settings(tmp_path_factory.mktemp("quiet"))).start()
+    live = LiveServer(module_settings("quiet")).start()
     try:
         yield live, _seed(live, SEEDED)
     finally:
@@ -137,13 +139,17 @@ def quiet_alice(quiet) -> Iterator[httpx.Client]:
         yield client
 
 
+# On PostgreSQL one sort order: the others build the same keyset query, and cost as much again.
+SQLITE_ONLY = pytest.mark.backends("sqlite")
+
+
 @pytest.mark.parametrize(
     ("sort", "order"),
     [
         pytest.param("created_at", "desc", id="created_at-desc"),
-        pytest.param("created_at", "asc", id="created_at-asc"),
-        pytest.param("priority", "desc", id="priority-desc"),
-        pytest.param("priority", "asc", id="priority-asc"),
+        pytest.param("created_at", "asc", id="created_at-asc", marks=SQLITE_ONLY),
+        pytest.param("priority", "desc", id="priority-desc", marks=SQLITE_ONLY),
+        pytest.param("priority", "asc", id="priority-asc", marks=SQLITE_ONLY),
     ],
 )
 def test_cursor_paging_neither_skips_nor_repeats_during_concurrent_creation(
@@ -161,6 +167,7 @@ def test_cursor_paging_neither_skips_nor_repeats_during_concurrent_creation(
     assert len(creator.created) > 0
 
 
+@pytest.mark.backends("sqlite")  # the descending twin runs on both
 def test_ascending_cursor_pages_show_new_jobs_only_at_the_end(server, alice, seeded):
     with _Creator(server, limit=150) as creator:
         items = _page_by_cursor(alice, creator, sort="created_at", order="asc")
@@ -256,6 +263,7 @@ def test_last_offset_page_has_no_next_cursor(quiet_alice):
     assert beyond["total"] == SEEDED
 
 
+@pytest.mark.backends("sqlite")  # rejected before the store is read
 def test_offset_beyond_64_bits_is_400_not_500(quiet_alice):
     response = quiet_alice.get("/api/v1/jobs", params={"offset": str(2**63)})
     assert response.status_code == 400

@@ -5,6 +5,8 @@ import pytest
 from tests import worker_steps
 from tests.support import create
 
+pytestmark = pytest.mark.backends("sqlite", "postgres")
+
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 
 
@@ -50,6 +52,7 @@ def test_unknown_id_is_not_found(alice):
     assert_not_found(alice.get(f"/api/v1/jobs/{UNKNOWN_ID}"))
 
 
+@pytest.mark.backends("sqlite")  # rejected before the store is read
 @pytest.mark.parametrize("job_id", ["not-a-uuid", "123", "00000000-0000-4000-8000-00000000000g"])
 def test_malformed_id_is_not_found(owner, job_id):
     assert_not_found(owner.get(f"/api/v1/jobs/{job_id}"))
@@ -62,6 +65,7 @@ def test_deleted_job_is_not_found(alice):
     assert_not_found(alice.get(f"/api/v1/jobs/{job['id']}"))
 
 
+@pytest.mark.backends("sqlite")  # the store path of the tests kept on both; the rest is Python
 def test_another_owners_job_is_not_found_exactly_like_an_unknown_one(server, alice, bob):
     job = create(alice)
 
@@ -72,12 +76,14 @@ def test_another_owners_job_is_not_found_exactly_like_an_unknown_one(server, ali
     assert theirs.json() == unknown.json()
 
 
+@pytest.mark.backends("sqlite")  # the store path of the tests kept on both; the rest is Python
 def test_admin_gets_any_owners_job(server, alice, admin):
     job = create(alice)
 
     assert admin.get(f"/api/v1/jobs/{job['id']}").json() == job
 
 
+@pytest.mark.backends("sqlite")  # the store path of the tests kept on both; the rest is Python
 def test_uppercase_id_names_the_same_job(alice):
     job = create(alice)
 
@@ -120,6 +126,7 @@ def test_log_events_match_the_events_route(server, alice):
     assert logs[0]["data"] == {"clips": 3}
 
 
+@pytest.mark.backends("sqlite")  # rejected before the store is read
 @pytest.mark.parametrize("include", ["bogus", "logs,bogus", "", "LOGS"])
 def test_unknown_include_is_rejected(owner, include):
     job = create(owner)
@@ -127,6 +134,7 @@ def test_unknown_include_is_rejected(owner, include):
     assert_invalid(owner.get(f"/api/v1/jobs/{job['id']}", params={"include": include}), "include")
 
 
+@pytest.mark.backends("sqlite")  # rejected before the store is read
 def test_unknown_query_parameter_is_rejected(owner):
     job = create(owner)
 
@@ -196,6 +204,7 @@ def test_as_of_outside_the_history_is_rejected(owner, as_of):
     assert_invalid(owner.get(f"/api/v1/jobs/{job['id']}", params={"as_of": as_of}), "as_of")
 
 
+@pytest.mark.backends("sqlite")  # rejected before the store is read
 @pytest.mark.parametrize("as_of", ["--1", "\u00b2"])
 def test_as_of_that_only_looks_numeric_is_rejected(shared_server, owner, as_of):
     job = create(owner)
@@ -205,6 +214,7 @@ def test_as_of_that_only_looks_numeric_is_rejected(shared_server, owner, as_of):
     assert_invalid(response, "as_of")
 
 
+@pytest.mark.backends("sqlite")  # the store path of the tests kept on both; the rest is Python
 def test_as_of_of_another_owners_job_is_not_found(server, alice, bob):
     job = create(alice)
 

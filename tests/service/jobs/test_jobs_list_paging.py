@@ -9,7 +9,9 @@ import pytest
 
 from tests import worker_steps
 from tests.service.jobs.listing import assert_invalid, fetch, ids, listing, walk
-from tests.support import LiveServer, create, make_settings
+from tests.support import LiveServer, create
+
+pytestmark = pytest.mark.backends("sqlite", "postgres")
 
 RANK = {"low": 0, "normal": 1, "high": 2}
 
@@ -43,9 +45,9 @@ def varied_jobs(server, client):
 
 
 @pytest.fixture(scope="module")
-def sort_world(tmp_path_factory):
+def sort_world(module_settings):
     """A server holding `varied_jobs`, which the sort tests only read."""
-    live = LiveServer(make_settings(tmp_path_factory.mktemp("sorts"))).start()
+    live = LiveServer(module_settings("sorts")).start()
     with live.client("alice") as client:
         jobs = varied_jobs(live, client)
     yield live, jobs
@@ -76,11 +78,13 @@ def test_limit_of_100_is_accepted(alice):
     assert listing(alice, limit=100)["limit"] == 100
 
 
+@pytest.mark.backends("sqlite")  # rejected before the store is read
 @pytest.mark.parametrize("limit", ["0", "101", "x", "-1", "1.5", "", " ", "1e2"])
 def test_limit_out_of_bounds_or_not_an_integer_is_rejected(reader, limit):
     assert_invalid(reader.get("/api/v1/jobs", params={"limit": limit}), "limit")
 
 
+@pytest.mark.backends("sqlite")  # rejected before the store is read
 @pytest.mark.parametrize(
     "value",
     [
@@ -94,6 +98,7 @@ def test_limit_that_only_looks_numeric_is_rejected(shared_server, reader, value)
     assert_invalid(response, "limit")
 
 
+@pytest.mark.backends("sqlite")  # rejected before the store is read
 @pytest.mark.parametrize("offset", ["-1", "x", "1.0"])
 def test_invalid_offset_is_rejected(reader, offset):
     assert_invalid(reader.get("/api/v1/jobs", params={"offset": offset}), "offset")
@@ -111,6 +116,7 @@ def test_offset_pages_through_jobs(alice):
     assert listing(alice, limit=2, offset=5)["items"] == []
 
 
+@pytest.mark.backends("sqlite")  # rejected before the store is read
 def test_offset_and_cursor_together_are_rejected(alice):
     for _ in range(3):
         create(alice)
@@ -185,6 +191,7 @@ def test_cursor_paging_neither_skips_nor_repeats_while_jobs_are_created(alice):
     assert seen == jobs[::-1]
 
 
+@pytest.mark.backends("sqlite")  # rejected before the store is read
 @pytest.mark.parametrize(
     "other",
     [
@@ -204,6 +211,7 @@ def test_cursor_reused_with_another_query_is_rejected(alice, other):
     assert_invalid(alice.get("/api/v1/jobs", params={**params, "cursor": cursor}), "cursor")
 
 
+@pytest.mark.backends("sqlite")  # rejected before the store is read
 def test_cursor_of_another_user_is_rejected(server, alice, bob):
     for client in (alice, alice, bob, bob):
         create(client)
@@ -213,6 +221,7 @@ def test_cursor_of_another_user_is_rejected(server, alice, bob):
     assert_invalid(bob.get("/api/v1/jobs", params={"cursor": cursor}), "cursor")
 
 
+@pytest.mark.backends("sqlite")  # rejected before the store is read
 @pytest.mark.parametrize(
     "cursor",
     [
@@ -228,6 +237,7 @@ def test_garbage_cursor_is_rejected(reader, cursor):
     assert_invalid(reader.get("/api/v1/jobs", params={"cursor": cursor}), "cursor")
 
 
+@pytest.mark.backends("sqlite")  # rejected before the store is read
 def test_cursor_without_its_query_fields_is_rejected(shared_server, reader):
     cursor = base64.urlsafe_b64encode(b'{"k": [1, 2]}').decode()
 

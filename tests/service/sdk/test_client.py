@@ -14,6 +14,8 @@ from service.sdk import errors
 from service.sdk.client import Client
 from service.sdk.models import Event, Job
 
+pytestmark = pytest.mark.backends("sqlite", "postgres")
+
 
 @pytest.fixture(scope="module")
 def alice(shared_server):

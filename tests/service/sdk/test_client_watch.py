@@ -12,6 +12,8 @@ from service.sdk.client import AsyncClient, Client
 from tests.service.sdk.test_client import refusing_address
 from tests.support import LiveServer, wait_for
 
+pytestmark = pytest.mark.backends("sqlite", "postgres")
+
 
 @pytest.fixture
 def live(settings):

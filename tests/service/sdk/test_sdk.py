@@ -19,14 +19,18 @@ from tests.service.sdk import handlers as sdk_handlers
 from tests.support import LiveServer, make_settings, wait_for
 from tests.support import create_for_worker as create
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.backends("sqlite", "postgres"), pytest.mark.anyio]
 JOBTRAIL = str(Path(sys.executable).parent / "jobtrail")
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, database_url: str) -> Settings:
     return make_settings(
-        tmp_path, retry_base_seconds=0.2, retry_cap_seconds=0.5, lease_reaper_interval=0.05
+        tmp_path,
+        database_url=database_url,
+        retry_base_seconds=0.2,
+        retry_cap_seconds=0.5,
+        lease_reaper_interval=0.05,
     )
 
 
@@ -88,6 +92,8 @@ async def test_cancel_reaches_the_handler_at_its_checkpoint(
         await asyncio.wait_for(task, 20)
 
 
+# a process's or the SDK's behaviour: no store path the others do not take
+@pytest.mark.backends("sqlite")
 async def test_concurrency_runs_jobs_side_by_side(server: LiveServer, alice: httpx.Client) -> None:
     jobs = [create(alice, type="sdk.slow", payload={"seconds": 1})["id"] for _ in range(4)]
     async with worker_client(server) as client, server.async_client() as owner:
@@ -140,6 +146,8 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
     process.wait(timeout=10)
 
 
+# a process's or the SDK's behaviour: no store path the others do not take
+@pytest.mark.backends("sqlite")
 def test_sigterm_lets_the_running_job_finish(server: LiveServer, alice: httpx.Client) -> None:
     job = create(alice, type="sdk.slow", payload={"seconds": 1.5})
     process = spawn_worker(server, "--grace", "20")
@@ -154,6 +162,8 @@ def test_sigterm_lets_the_running_job_finish(server: LiveServer, alice: httpx.Cl
         stop_process(process)
 
 
+# a process's or the SDK's behaviour: no store path the others do not take
+@pytest.mark.backends("sqlite")
 def test_a_killed_worker_s_job_is_retried_by_another_and_finishes_once(
     server: LiveServer, alice: httpx.Client
 ) -> None:
@@ -180,6 +190,8 @@ def test_a_killed_worker_s_job_is_retried_by_another_and_finishes_once(
     assert final["attempt"] == 2 and final["result"] == "done"
 
 
+# a process's or the SDK's behaviour: no store path the others do not take
+@pytest.mark.backends("sqlite")
 async def test_a_handler_that_ignores_a_cancel_is_stopped_after_the_grace_period(
     server: LiveServer, alice: httpx.Client
 ) -> None:

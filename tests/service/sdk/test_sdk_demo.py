@@ -4,18 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from service.settings import Settings
 from tests.support import LiveServer, claim, make_settings, wait_for
 from tests.support import create_for_worker as create
 
+pytestmark = pytest.mark.backends("sqlite", "postgres")
 
-def demo_server(tmp_path: Path, demo: bool) -> LiveServer:
-    settings: Settings = make_settings(tmp_path, demo=demo, retry_base_seconds=0.1)
+
+def demo_server(tmp_path: Path, database_url: str, demo: bool) -> LiveServer:
+    settings: Settings = make_settings(
+        tmp_path, database_url=database_url, demo=demo, retry_base_seconds=0.1
+    )
     return LiveServer(settings).start()
 
 
-def test_demo_jobs_move_when_asked(tmp_path: Path) -> None:
-    server = demo_server(tmp_path, demo=True)
+def test_demo_jobs_move_when_asked(tmp_path: Path, database_url: str) -> None:
+    server = demo_server(tmp_path, database_url, demo=True)
     try:
         with server.client("alice") as alice:
             count = create(alice, type="demo.count", payload={"to": 5, "delay": 0.01})
@@ -38,8 +44,8 @@ def test_demo_jobs_move_when_asked(tmp_path: Path) -> None:
         server.stop()
 
 
-def test_without_demo_no_job_is_claimed(tmp_path: Path) -> None:
-    server = demo_server(tmp_path, demo=False)
+def test_without_demo_no_job_is_claimed(tmp_path: Path, database_url: str) -> None:
+    server = demo_server(tmp_path, database_url, demo=False)
     try:
         with server.client("alice") as alice:
             job = create(alice, type="demo.count", payload={"to": 1, "delay": 0})

@@ -7,6 +7,8 @@ import random
 import sqlite3
 import threading
 
+import pytest
+
 from domain import errors as domain_errors
 from service.settings import Settings
 from service.store import backends, verification
@@ -129,6 +131,7 @@ def test_synchronous_normal_from_the_environment(tmp_path):
         store.close()
 
 
+@pytest.mark.backends("sqlite", "postgres")  # the others read the SQLite file itself
 def test_many_concurrent_writers_leave_consistent_read_models(server, settings):
     with server.client("alice") as alice:
         pool = [_create(alice, name=f"shared {i}")["id"] for i in range(12)]

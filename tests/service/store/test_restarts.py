@@ -7,12 +7,15 @@ import threading
 import uuid
 
 import httpx
+import pytest
 
 from service.store import verification
 from tests import worker_steps
 from tests.service.store.histories import every_page, observe, varied_history, verify_offline
 from tests.support import LiveServer, make_settings, wait_for
 from tests.support import create as _create
+
+pytestmark = pytest.mark.backends("sqlite", "postgres")
 
 
 def test_restart_loses_nothing(server, settings):
@@ -48,9 +51,12 @@ def test_restart_loses_nothing(server, settings):
     assert verify_offline(settings) == []
 
 
-def test_as_of_after_a_restart_equals_each_version_as_it_was_served(tmp_path):
+def test_as_of_after_a_restart_equals_each_version_as_it_was_served(tmp_path, database_url):
     # Snapshots every 3 events and a one-job cache: loads go through snapshots and replays.
-    live = LiveServer(make_settings(tmp_path, aggregate_cache_size=1, snapshot_interval=3))
+    settings = make_settings(
+        tmp_path, database_url=database_url, aggregate_cache_size=1, snapshot_interval=3
+    )
+    live = LiveServer(settings)
     live.start()
     try:
         with live.client("alice") as alice:

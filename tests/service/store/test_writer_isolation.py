@@ -24,6 +24,8 @@ from tests.service.edge.hostile import (
 )
 from tests.support import LiveServer, create, wait_for
 
+pytestmark = pytest.mark.backends("sqlite", "postgres")
+
 
 def _poison(target: str, leased: str) -> list[tuple[str, str, str, str, str]]:
     """(who, method, path, raw body, the field its 400 names): one owner's poison in every

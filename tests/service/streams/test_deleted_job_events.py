@@ -9,6 +9,8 @@ from tests import sse_reader
 from tests.service.edge.hostile import SSE, assert_error, open_stream, running_job
 from tests.support import create
 
+pytestmark = pytest.mark.backends("sqlite", "postgres")
+
 # One server for the module: each test looks only at its own jobs.
 
 

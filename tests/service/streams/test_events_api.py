@@ -11,16 +11,18 @@ import httpx
 import pytest
 
 from tests import support, worker_steps
-from tests.support import LiveServer, make_settings
+from tests.support import LiveServer
+
+pytestmark = pytest.mark.backends("sqlite", "postgres")
 
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 EVENT_KEYS = {"id", "job_id", "seq", "type", "timestamp", "level", "message", "data"}
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory) -> Iterator[LiveServer]:
+def shared(module_settings) -> Iterator[LiveServer]:
     """One server for the tests that only check how requests are refused."""
-    live = LiveServer(make_settings(tmp_path_factory.mktemp("events"))).start()
+    live = LiveServer(module_settings("events")).start()
     try:
         yield live
     finally:
@@ -169,6 +171,7 @@ def test_cancelled_and_failed_jobs_are_finished(server, alice):
     assert fail_event["data"]["error"]["message"] == "disk full"
 
 
+@pytest.mark.backends("sqlite")  # refused before the store is read
 @pytest.mark.parametrize("route", ["job", "all"])
 @pytest.mark.parametrize(
     ("params", "name"),
@@ -339,6 +342,7 @@ def test_global_events_filter_by_job_id(server, alice):
     assert unknown.json()["items"] == []
 
 
+@pytest.mark.backends("sqlite")  # refused before the store is read
 @pytest.mark.parametrize(
     "params",
     [
@@ -354,6 +358,7 @@ def test_invalid_event_type_filter_is_400(carol, params):
     assert "type" in error["details"]
 
 
+@pytest.mark.backends("sqlite")  # refused before the store is read
 @pytest.mark.parametrize("value", ["not-a-uuid", "123", "g" * 32])
 def test_non_uuid_job_id_filter_is_400(carol, value):
     error = _assert_error(
@@ -392,6 +397,7 @@ def test_deleted_jobs_events_leave_the_owners_feed_but_not_the_admins(server, al
     assert [event["job_id"] for event in deleted] == [gone["id"]]
 
 
+@pytest.mark.backends("sqlite")  # refused before the store is read
 def test_events_need_the_read_scope(shared):
     with shared.client("alice", "jobs:write") as writer_only:
         _assert_error(writer_only.get("/api/v1/events"), 403, "forbidden")
@@ -435,6 +441,7 @@ def test_retry_cancel_request_and_delete_event_shapes(server, alice, admin):
     assert all(event["level"] is None for event in items)
 
 
+@pytest.mark.backends("sqlite")  # refused before the store is read
 @pytest.mark.parametrize("route", ["job", "all"])
 def test_after_beyond_64_bits_is_400_not_500(carol, route):
     job = _create(carol)
@@ -451,6 +458,7 @@ def test_largest_64_bit_after_is_an_empty_page(carol):
     assert page.json() == {"items": [], "next_after": largest, "has_more": False}
 
 
+@pytest.mark.backends("sqlite")  # refused before the store is read
 @pytest.mark.parametrize(
     "params", [{"after": "\u0663"}, {"limit": "\uff11\uff10"}], ids=["arabic-indic", "fullwidth"]
 )

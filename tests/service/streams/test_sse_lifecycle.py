@@ -19,18 +19,22 @@ from service.settings import Streams
 from tests import sse_reader, support, worker_steps
 from tests.support import LiveServer, make_settings, wait_for
 
+pytestmark = pytest.mark.backends("sqlite", "postgres")
+
 SSE = {"Accept": "text/event-stream"}
 
 
-def _server(tmp_path, **streams) -> LiveServer:
-    settings = make_settings(tmp_path, sqlite_synchronous="NORMAL")
+def _server(tmp_path, database_url, **streams) -> LiveServer:
+    settings = make_settings(tmp_path, database_url=database_url, sqlite_synchronous="NORMAL")
     return LiveServer(dataclasses.replace(settings, sse=Streams(**streams))).start()
 
 
 @pytest.fixture
-def tight(tmp_path) -> Iterator[LiveServer]:
+def tight(tmp_path, database_url) -> Iterator[LiveServer]:
     """Small buffers, a short send timeout, at most 3 streams per user."""
-    live = _server(tmp_path, buffer_events=16, send_timeout_seconds=1.0, max_per_owner=3)
+    live = _server(
+        tmp_path, database_url, buffer_events=16, send_timeout_seconds=1.0, max_per_owner=3
+    )
     try:
         yield live
     finally:
@@ -46,6 +50,7 @@ def _subscribers(server: LiveServer) -> float:
     return float(line.split()[1])
 
 
+@pytest.mark.backends("sqlite")  # the hub's buffers and counts, in memory
 def test_a_client_that_stops_reading_delays_no_one_and_is_dropped(tight):
     with tight.client() as alice:
         job = _create(alice)
@@ -85,6 +90,7 @@ def test_a_client_that_stops_reading_delays_no_one_and_is_dropped(tight):
     wait_for(lambda: _subscribers(tight) == 0)
 
 
+@pytest.mark.backends("sqlite")  # the hub's buffers and counts, in memory
 def test_disconnected_clients_release_their_subscriptions(server):
     clients = [server.client(f"user-{n}") for n in range(20)]
     readers = []  # kept: a dropped reader closes its response
@@ -99,6 +105,7 @@ def test_disconnected_clients_release_their_subscriptions(server):
     assert server.runtime.hub.subscribers == 0
 
 
+@pytest.mark.backends("sqlite")  # the hub's buffers and counts, in memory
 def test_a_user_over_the_stream_cap_gets_429(tight):
     with tight.client() as alice, tight.client("bob") as bob, contextlib.ExitStack() as stack:
         for _ in range(3):
@@ -115,6 +122,7 @@ def test_a_user_over_the_stream_cap_gets_429(tight):
             assert again.status_code == 200
 
 
+@pytest.mark.backends("sqlite")  # authentication: no store behaviour
 def test_a_stream_closes_when_its_token_expires(server):
     token = server.verifier.issue("alice", ["jobs:read", "jobs:write"], 2)
     headers = {**SSE, "Authorization": f"Bearer {token}"}
@@ -126,6 +134,7 @@ def test_a_stream_closes_when_its_token_expires(server):
         assert time.monotonic() - started < 5
 
 
+@pytest.mark.backends("sqlite")  # authentication: no store behaviour
 @pytest.mark.parametrize("how", ["cookie", "query"])
 def test_browsers_authenticate_the_streams_with_the_cookie_or_the_query_token(server, alice, how):
     job = _create(alice)
@@ -154,8 +163,8 @@ def test_a_stream_shows_only_what_its_caller_may_see(server, alice, bob):
     assert first.json["job_id"] == theirs["id"] and first.event == "created"
 
 
-def test_server_shutdown_closes_open_streams(tmp_path):
-    live = _server(tmp_path)
+def test_server_shutdown_closes_open_streams(tmp_path, database_url):
+    live = _server(tmp_path, database_url)
     with live.client() as alice:
         job = _create(alice)
         with alice.stream("GET", f"/api/v1/jobs/{job['id']}/events", headers=SSE) as response:

@@ -13,13 +13,15 @@ from service.settings import ConfigError, Settings, Streams
 from tests import sse_reader, support, worker_steps
 from tests.support import LiveServer, make_settings
 
+pytestmark = pytest.mark.backends("sqlite", "postgres")
+
 SSE = {"Accept": "text/event-stream"}
 
 
 @pytest.fixture
-def quick(tmp_path) -> Iterator[LiveServer]:
+def quick(tmp_path, database_url) -> Iterator[LiveServer]:
     """A server whose heartbeat comes after 0.2 s of silence."""
-    settings = make_settings(tmp_path)
+    settings = make_settings(tmp_path, database_url=database_url)
     settings = dataclasses.replace(settings, sse=Streams(heartbeat_seconds=0.2))
     live = LiveServer(settings).start()
     try:

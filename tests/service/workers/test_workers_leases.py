@@ -13,11 +13,17 @@ from service.settings import Settings
 from tests.support import call, claim, make_settings, wait_for
 from tests.support import create_for_worker as create
 
+pytestmark = pytest.mark.backends("sqlite", "postgres")
+
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, database_url: str) -> Settings:
     return make_settings(
-        tmp_path, retry_base_seconds=0.4, retry_cap_seconds=1.0, lease_reaper_interval=0.05
+        tmp_path,
+        database_url=database_url,
+        retry_base_seconds=0.4,
+        retry_cap_seconds=1.0,
+        lease_reaper_interval=0.05,
     )
 
 
