@@ -22,7 +22,7 @@ import psycopg
 
 from service.edge.auth import TokenVerifier
 from tests import sse_reader
-from tests.support import SECRET, free_port, make_settings, wait_for
+from tests.support import SECRET, TLS, free_port, make_settings, wait_for
 
 JOBTRAIL = str(Path(sys.executable).parent / "jobtrail")
 EVENTS_TABLE = "jobtrail_events"  # the library's table of the PostgreSQL store
@@ -44,7 +44,7 @@ class Instance:
     def ready(self) -> bool:
         assert self.process.poll() is None, self.log.read_text(errors="replace")[-4000:]
         try:
-            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+            return httpx.get(f"{self.url}/healthz", verify=TLS, timeout=1).status_code == 200
         except httpx.TransportError:
             return False
 
@@ -56,7 +56,7 @@ class Instance:
 
     def metric(self, name: str) -> float:
         """The value of an unlabelled sample of its /metrics (`jobtrail_leases_expired_total`)."""
-        for line in httpx.get(f"{self.url}/metrics", timeout=10).text.splitlines():
+        for line in httpx.get(f"{self.url}/metrics", verify=TLS, timeout=10).text.splitlines():
             sample, _, value = line.partition(" ")
             if sample == name:
                 return float(value)
@@ -130,7 +130,7 @@ class Instances:
         self, instance: Instance, sub: str = "alice", scopes: str = "jobs:read jobs:write"
     ) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.token(sub, scopes)}"}
-        return httpx.Client(base_url=instance.url, headers=headers, timeout=30)
+        return httpx.Client(verify=TLS, base_url=instance.url, headers=headers, timeout=30)
 
     def audit_verify(self) -> subprocess.CompletedProcess[str]:
         """`jobtrail audit verify` on the database: the read rows against the fold of the
@@ -166,7 +166,7 @@ def events_after(client: httpx.Client, after: int, path: str = "/api/v1/events")
 
 def head(instance: Instance) -> int:
     """The newest event id in the store, as the instance's /readyz says."""
-    return int(httpx.get(f"{instance.url}/readyz", timeout=10).json()["last_event_id"])
+    return int(httpx.get(f"{instance.url}/readyz", verify=TLS, timeout=10).json()["last_event_id"])
 
 
 class Follower:
@@ -224,7 +224,7 @@ class Follower:
         timeout = httpx.Timeout(30, connect=10)
         try:
             with (
-                httpx.Client(base_url=url, timeout=timeout) as client,
+                httpx.Client(verify=TLS, base_url=url, timeout=timeout) as client,
                 client.stream("GET", self.path, headers=headers) as response,
             ):
                 assert response.status_code == 200, response.read()

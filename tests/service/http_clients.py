@@ -4,18 +4,15 @@ credential and caller) would pay over and over. The servers here are plain http 
 
 from __future__ import annotations
 
-import ssl
 from typing import Any
 
 import httpx
 
-from tests.support import LiveServer
-
-_TLS = ssl.create_default_context()
+from tests.support import TLS, LiveServer
 
 
 def client(base_url: str, **options: Any) -> httpx.Client:
-    return httpx.Client(base_url=base_url, verify=_TLS, timeout=30, **options)
+    return httpx.Client(base_url=base_url, verify=TLS, timeout=30, **options)
 
 
 def bearer(server: LiveServer, sub: str, scopes: str = "jobs:read jobs:write") -> httpx.Client:

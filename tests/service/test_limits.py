@@ -27,7 +27,7 @@ import pytest
 from service.edge.auth import TokenVerifier
 from service.edge.limits import OwnerRate
 from tests import sse_reader
-from tests.support import SECRET, free_port, wait_for
+from tests.support import SECRET, TLS, free_port, wait_for
 
 DRIBBLE_SECONDS = 0.2  # between the bytes of a slow client
 LIMIT_SECONDS = 1  # the head's and the body's deadlines in these tests
@@ -62,7 +62,7 @@ class Serve:
     def _ready(self) -> bool:
         assert self.process is not None and self.process.poll() is None, "serve exited"
         try:
-            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+            return httpx.get(f"{self.url}/healthz", verify=TLS, timeout=1).status_code == 200
         except httpx.TransportError:
             return False
 
@@ -77,7 +77,7 @@ class Serve:
     def client(self, sub: str, scopes: str = "jobs:read jobs:write") -> httpx.Client:
         token = TokenVerifier(algorithm="HS256", key=SECRET).issue(sub, scopes.split(), 600)
         return httpx.Client(
-            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+            verify=TLS, base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
         )
 
 
@@ -292,7 +292,7 @@ def test_sigterm_finishes_the_request_in_flight_ends_streams_and_keeps_leases(tm
 
 def _metric_waiting_claims(server: Serve) -> int:
     """Claims waiting in the server, from its metrics."""
-    text = httpx.get(f"{server.url}/metrics", timeout=5).text
+    text = httpx.get(f"{server.url}/metrics", verify=TLS, timeout=5).text
     for line in text.splitlines():
         if line.startswith("jobtrail_worker_claims_waiting "):
             return int(float(line.split()[1]))

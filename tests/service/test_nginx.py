@@ -22,7 +22,7 @@ import pytest
 
 from service.sdk.client import Client
 from service.sdk.models import Event
-from tests.support import LiveServer, call, claim, free_port, wait_for
+from tests.support import TLS, LiveServer, call, claim, free_port, wait_for
 
 pytestmark = pytest.mark.postgres
 
@@ -114,7 +114,9 @@ def test_nginx_spreads_requests_streams_live_and_the_client_resumes_on_the_other
     worker_token = a.token("w-1", "worker")
     with (
         Client(nginx, a.token("alice")) as alice,
-        httpx.Client(base_url=nginx, headers={"Authorization": f"Bearer {worker_token}"}) as worker,
+        httpx.Client(
+            verify=TLS, base_url=nginx, headers={"Authorization": f"Bearer {worker_token}"}
+        ) as worker,
     ):
         before = served(a), served(b)
         job = alice.create_job("t.a", name="behind nginx")

@@ -10,12 +10,12 @@ from pathlib import Path
 import httpx
 
 from service.edge.auth import TokenVerifier
-from tests.support import free_port, make_settings, wait_for
+from tests.support import TLS, free_port, make_settings, wait_for
 
 
 def _ready(url: str) -> bool:
     try:
-        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+        return httpx.get(f"{url}/healthz", verify=TLS, timeout=1).status_code == 200
     except httpx.TransportError:
         return False
 
@@ -37,7 +37,7 @@ def test_serve_never_writes_a_query_token_to_its_output(tmp_path):
         process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
     try:
         wait_for(lambda: _ready(url), timeout=30)
-        with httpx.Client(base_url=url, timeout=10) as client:
+        with httpx.Client(verify=TLS, base_url=url, timeout=10) as client:
             job = client.post(
                 "/api/v1/jobs", json={"type": "t"}, headers={"Authorization": f"Bearer {token}"}
             ).json()

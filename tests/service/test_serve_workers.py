@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from service.edge.auth import TokenVerifier
-from tests.support import make_settings, wait_for
+from tests.support import TLS, make_settings, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +76,7 @@ class Served:
     def request(self, url: str, who: str, method: str, path: str, **kw: Any) -> httpx.Response:
         """One request on a new connection, as `who`."""
         headers = {"Authorization": f"Bearer {self.tokens[who]}", **kw.pop("headers", {})}
-        with httpx.Client(base_url=url, timeout=30) as client:
+        with httpx.Client(verify=TLS, base_url=url, timeout=30) as client:
             return client.request(method, f"/api/v1{path}", headers=headers, **kw)
 
 
@@ -91,7 +91,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
 
 def _ready(url: str) -> bool:
     try:
-        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+        return httpx.get(f"{url}/healthz", verify=TLS, timeout=1).status_code == 200
     except httpx.TransportError:
         return False
 

@@ -26,7 +26,7 @@ import pytest
 from psycopg import sql
 
 from service.store import verification
-from tests.support import LiveServer, create, make_settings, wait_for
+from tests.support import TLS, LiveServer, create, make_settings, wait_for
 
 READ_ONLY, DISK_FULL, LOCKED = "database is read-only", "disk full", "database locked"
 UNREACHABLE = "database unreachable"
@@ -40,7 +40,7 @@ def assert_unavailable(response: httpx.Response, reason: str) -> None:
 
 
 def readiness(live: LiveServer) -> tuple[int, dict]:
-    response = httpx.get(f"{live.url}/readyz", timeout=30)
+    response = httpx.get(f"{live.url}/readyz", verify=TLS, timeout=30)
     return response.status_code, response.json()
 
 

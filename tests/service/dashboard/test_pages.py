@@ -9,11 +9,12 @@ import httpx
 import pytest
 
 from service.dashboard import pages
+from tests.support import TLS
 
 
 @pytest.fixture(scope="module")
 def http(shared_server):
-    with httpx.Client(base_url=shared_server.url, timeout=10) as client:
+    with httpx.Client(verify=TLS, base_url=shared_server.url, timeout=10) as client:
         yield client
 
 

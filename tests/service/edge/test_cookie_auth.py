@@ -14,13 +14,13 @@ import httpx
 import pytest
 
 from service.edge.auth import COOKIE_NAME, QUERY_PARAMETER
-from tests.support import LiveServer, create
+from tests.support import TLS, LiveServer, create
 
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 
 
 def browser_of(server: LiveServer, sub: str, scopes: str = "jobs:read jobs:write") -> httpx.Client:
-    client = httpx.Client(base_url=server.url, timeout=30)
+    client = httpx.Client(verify=TLS, base_url=server.url, timeout=30)
     client.cookies.set(COOKIE_NAME, server.token(sub, scopes))
     return client
 
@@ -33,7 +33,7 @@ def browser(shared_server: LiveServer, request: pytest.FixtureRequest) -> Iterat
 
 
 def last_event_id(server: LiveServer) -> int:
-    return int(httpx.get(f"{server.url}/readyz").json()["last_event_id"] or 0)
+    return int(httpx.get(f"{server.url}/readyz", verify=TLS).json()["last_event_id"] or 0)
 
 
 def test_the_cookie_works_on_reading_and_writing_routes(browser):
@@ -128,7 +128,7 @@ def test_the_bearer_header_needs_no_origin(shared_server):
 
 def test_the_query_token_counts_only_on_the_sse_forms(shared_server):
     token = {QUERY_PARAMETER: shared_server.token("querier")}
-    with httpx.Client(base_url=shared_server.url, timeout=30) as anonymous:
+    with httpx.Client(verify=TLS, base_url=shared_server.url, timeout=30) as anonymous:
         assert anonymous.get("/api/v1/jobs", params=token).status_code == 401
         assert anonymous.get("/api/v1/events", params=token).status_code == 401
         assert anonymous.get("/api/v1/session", params=token).status_code == 401

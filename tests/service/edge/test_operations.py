@@ -8,10 +8,11 @@ import httpx
 import pytest
 
 from tests import worker_steps
+from tests.support import TLS
 
 
 def _anonymous(server) -> httpx.Client:
-    return httpx.Client(base_url=server.url, timeout=30)
+    return httpx.Client(verify=TLS, base_url=server.url, timeout=30)
 
 
 def _sample(text: str, name: str, **labels: str) -> float | None:

@@ -10,7 +10,7 @@ import jwt
 import pytest
 
 from tests import worker_steps
-from tests.support import SECRET
+from tests.support import SECRET, TLS
 
 JOB = "00000000-0000-4000-8000-000000000000"
 ROUTES = [
@@ -32,7 +32,7 @@ JSON_HEADERS = {"content-type": "application/json"}
 
 @pytest.fixture
 def anonymous(shared_server):
-    with httpx.Client(base_url=shared_server.url) as client:
+    with httpx.Client(verify=TLS, base_url=shared_server.url) as client:
         yield client
 
 

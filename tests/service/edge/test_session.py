@@ -10,7 +10,7 @@ import jwt
 
 from service.edge.auth import COOKIE_NAME
 from tests import sse_reader
-from tests.support import SECRET
+from tests.support import SECRET, TLS
 
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 
@@ -33,7 +33,9 @@ def test_a_session_sets_an_http_only_strict_cookie(alice):
 def test_a_browser_signs_in_once_then_uses_the_cookie_alone_until_it_signs_out(server, alice):
     job = alice.post("/api/v1/jobs", json={"type": "video.render"}).json()
     token = alice.headers["authorization"].removeprefix("Bearer ")
-    with httpx.Client(base_url=server.url, timeout=10) as browser:  # keeps cookies, as one does
+    with httpx.Client(
+        verify=TLS, base_url=server.url, timeout=10
+    ) as browser:  # keeps cookies, as one does
         assert browser.get("/api/v1/session").status_code == 401
         signed_in = browser.post("/api/v1/session", headers={"Authorization": f"Bearer {token}"})
         assert signed_in.status_code == 204
@@ -67,7 +69,7 @@ def test_the_session_of_an_admin_says_so(server, admin):
 def test_an_expired_cookie_is_signed_out(server):
     now = int(time.time())
     expired = jwt.encode({"sub": "late", "iat": now - 120, "exp": now - 60}, SECRET, "HS256")
-    with httpx.Client(base_url=server.url, timeout=10) as browser:
+    with httpx.Client(verify=TLS, base_url=server.url, timeout=10) as browser:
         browser.cookies.set(COOKIE_NAME, expired)
         response = browser.get("/api/v1/session")
         assert response.status_code == 401
@@ -80,7 +82,7 @@ def test_an_expired_cookie_is_signed_out(server):
 
 
 def test_signed_out_says_how_to_sign_in(server):
-    with httpx.Client(base_url=server.url, timeout=10) as anonymous:
+    with httpx.Client(verify=TLS, base_url=server.url, timeout=10) as anonymous:
         response = anonymous.get("/api/v1/session")
     assert response.status_code == 401
     assert response.json()["error"]["message"] == (
@@ -97,7 +99,7 @@ def test_deleting_the_session_clears_the_cookie(alice):
 
 
 def test_a_session_needs_the_bearer_header_not_the_cookie(server):
-    with httpx.Client(base_url=server.url, timeout=10) as anonymous:
+    with httpx.Client(verify=TLS, base_url=server.url, timeout=10) as anonymous:
         assert anonymous.post("/api/v1/session").status_code == 401
         anonymous.cookies.set(COOKIE_NAME, server.token())
         # a cookie never renews itself, even from our own origin

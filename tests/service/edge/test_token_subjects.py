@@ -10,7 +10,7 @@ import jwt
 import pytest
 
 from tests.service.edge.hostile import assert_error, open_stream
-from tests.support import SECRET
+from tests.support import SECRET, TLS
 
 
 def signed(sub: str, scope: str = "jobs:read jobs:write worker admin") -> str:
@@ -58,7 +58,7 @@ def assert_unauthorized_sub(response: httpx.Response) -> None:
 
 @pytest.fixture(scope="module")
 def anonymous(shared_server):
-    with httpx.Client(base_url=shared_server.url, timeout=5) as client:
+    with httpx.Client(verify=TLS, base_url=shared_server.url, timeout=5) as client:
         yield client
 
 
@@ -86,7 +86,7 @@ def test_stream_token_from_the_query_or_cookie_whose_sub_cannot_be_stored_is_401
     token = signed(sub)
     cookies = {"jobtrail_token": token} if how == "cookie" else None
     params = {"access_token": token} if how == "query" else None
-    with httpx.Client(base_url=shared_server.url, cookies=cookies, timeout=5) as client:
+    with httpx.Client(verify=TLS, base_url=shared_server.url, cookies=cookies, timeout=5) as client:
         response = open_stream(
             client, f"{path}?{httpx.QueryParams(params)}" if params else path, {}
         )

@@ -15,7 +15,7 @@ import pytest
 
 from service.settings import Streams
 from tests import sse_reader, support, worker_steps
-from tests.support import LiveServer, make_settings
+from tests.support import TLS, LiveServer, make_settings
 
 pytestmark = pytest.mark.backends("sqlite", "postgres")
 
@@ -123,7 +123,7 @@ def test_a_hundred_concurrent_subscribers_all_get_everything_in_order(fast):
         limits = httpx.Limits(max_connections=200)
         async with fast.async_client() as base:
             client = httpx.AsyncClient(
-                base_url=base.base_url, headers=base.headers, limits=limits, timeout=60
+                verify=TLS, base_url=base.base_url, headers=base.headers, limits=limits, timeout=60
             )
             async with client:
                 ready, opened = asyncio.Event(), []

@@ -17,7 +17,7 @@ import pytest
 from service.edge.auth import COOKIE_NAME
 from service.settings import Streams
 from tests import sse_reader, support, worker_steps
-from tests.support import LiveServer, make_settings, wait_for
+from tests.support import TLS, LiveServer, make_settings, wait_for
 
 pytestmark = pytest.mark.backends("sqlite", "postgres")
 
@@ -45,7 +45,7 @@ _create = functools.partial(support.create, type="video.render")
 
 
 def _subscribers(server: LiveServer) -> float:
-    text = httpx.get(f"{server.url}/metrics").text
+    text = httpx.get(f"{server.url}/metrics", verify=TLS).text
     line = next(x for x in text.splitlines() if x.startswith("jobtrail_sse_subscribers "))
     return float(line.split()[1])
 
@@ -126,7 +126,7 @@ def test_a_user_over_the_stream_cap_gets_429(tight):
 def test_a_stream_closes_when_its_token_expires(server):
     token = server.verifier.issue("alice", ["jobs:read", "jobs:write"], 2)
     headers = {**SSE, "Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=server.url, timeout=10) as client:
+    with httpx.Client(verify=TLS, base_url=server.url, timeout=10) as client:
         started = time.monotonic()
         with client.stream("GET", "/api/v1/events", headers=headers) as response:
             assert response.status_code == 200
@@ -141,7 +141,7 @@ def test_browsers_authenticate_the_streams_with_the_cookie_or_the_query_token(se
     token = server.token("alice")
     cookies = {COOKIE_NAME: token} if how == "cookie" else {}
     params = {"access_token": token} if how == "query" else {}
-    with httpx.Client(base_url=server.url, cookies=cookies, timeout=10) as browser:
+    with httpx.Client(verify=TLS, base_url=server.url, cookies=cookies, timeout=10) as browser:
         for path in (f"/api/v1/jobs/{job['id']}/events", "/api/v1/events"):
             with browser.stream("GET", path, params={**params, "stream": "true"}) as response:
                 assert response.status_code == 200
