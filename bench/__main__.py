@@ -17,6 +17,7 @@ from collections.abc import Callable
 from bench import (
     audit,
     create,
+    durability,
     e2e,
     fanout,
     list_pages,
@@ -39,6 +40,7 @@ PARTS: dict[str, dict[str, Callable[..., None]]] = {
     "fanout": {"sqlite": fanout.run, "postgres": fanout.run_postgres},
     "audit": {"sqlite": audit.run},
     "soak": {"sqlite": soak.run},
+    "durability": {"sqlite": durability.run_sqlite, "postgres": durability.run_postgres},
 }
 BACKENDS = {"sqlite": ("sqlite",), "postgres": ("postgres",), "both": ("sqlite", "postgres")}
 
@@ -69,7 +71,10 @@ def _commit() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "parts", nargs="*", metavar="{create,list,load,e2e,fanout,audit,soak}", help="default: all"
+        "parts",
+        nargs="*",
+        metavar="{create,list,load,e2e,fanout,audit,soak,durability}",
+        help="default: all",
     )
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument(
