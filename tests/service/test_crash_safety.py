@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.slow
 
 KILLS = 20
-KILLS_NORMAL = 6
+KILLS_NORMAL = 5
 SEED = int(os.environ.get("JOBTRAIL_CRASH_SEED") or random.randrange(2**32))
 TERMINAL = ("succeeded", "failed", "cancelled")
 
