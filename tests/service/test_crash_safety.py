@@ -93,7 +93,7 @@ def test_no_acknowledged_write_is_lost_when_the_server_is_killed(crash_setup, tm
         # The long jobs' claims must not be lost to a kill: only their reports may be.
         wait_for(lambda: {h.holding for h in holders} == set(long_jobs), timeout=60)
         for kill in range(kills):
-            _wait_for_load(served, ledger, followers, watchers, threads)
+            _wait_for_load(served, ledger, followers, threads)
             time.sleep(rng.uniform(0, 0.3))  # the random moment of the kill
             served.kill()
             lost = found.read(stored_events(store, found.last)).missing(ledger)
@@ -120,7 +120,8 @@ def test_no_acknowledged_write_is_lost_when_the_server_is_killed(crash_setup, tm
         store.close()
 
     lost = Found().read(events).missing(ledger)
-    report = _report(served, ledger, events, killed_in, lost, verify, cpu)
+    opened = [f.connections for f in followers] + [w.connections for w in watchers]
+    report = _report(served, ledger, events, killed_in, lost, verify, cpu, opened)
     print(f"[crash] {report}")
     assert verify.returncode == 0, f"audit verify: {verify.stdout[-3000:]}{verify.stderr}"
     assert not lost, f"{report}; lost: {lost[:10]}"
@@ -129,24 +130,24 @@ def test_no_acknowledged_write_is_lost_when_the_server_is_killed(crash_setup, tm
     _assert_streams_exact(upto, followers, sdk_all, watchers, kills)
 
 
-def _wait_for_load(served, ledger, followers, watchers, threads) -> None:
-    """Until this incarnation has acknowledged writes and every stream has reconnected to it:
-    each kill then lands in the middle of live traffic."""
+def _wait_for_load(served, ledger, followers, threads) -> None:
+    """Until this incarnation has acknowledged writes and the streams that resume at once have
+    reconnected to it: each kill then lands in the middle of live traffic. (The SDK's followers
+    are not waited for: they back off up to the server's 2 s `retry:` hint, and may sleep
+    through an incarnation.)"""
     before = ledger.acknowledged
     incarnation = served.starts
 
     def ready() -> bool:
         _raise_thread_errors(threads)
-        return (
-            ledger.acknowledged >= before + 10
-            and all(f.connections >= incarnation for f in followers)
-            and all(w.connections >= incarnation for w in watchers)
+        return ledger.acknowledged >= before + 10 and all(
+            f.connections >= incarnation for f in followers
         )
 
     wait_for(ready, timeout=90, interval=0.02)
 
 
-def _report(served, ledger, events, killed_in, lost, verify, cpu) -> str:
+def _report(served, ledger, events, killed_in, lost, verify, cpu, opened) -> str:
     stored_messages = collections.Counter(
         (e["data"] or {}).get("message") if e["type"] == "progress" else e["message"]
         for e in events
@@ -166,7 +167,7 @@ def _report(served, ledger, events, killed_in, lost, verify, cpu) -> str:
         f"{len(events)} events stored; creates answered from their Idempotency-Key after a "
         f"lost answer: {replayed}; reports stored twice (resent after a lost answer): {resent}; "
         f"jobs left unfinished (pending, or their lease lapsed during the last restart): "
-        f"{unfinished}; "
+        f"{unfinished}; streams opened (2 resuming at once, 3 SDK watchers): {opened}; "
         f"audit verify exit {verify.returncode}; CPU: test process {test_cpu:.1f} s, "
         f"jobtrail processes {server_cpu:.1f} s; answers {dict(sorted(ledger.answers.items()))}"
     )
@@ -205,7 +206,7 @@ def _assert_streams_exact(events, followers, sdk_all, watchers, kills) -> None:
     for watcher in watchers:
         own = [e for e in events if e["job_id"] == watcher.job_id]
         _assert_same(watcher.name, watcher.received, own)
-        assert watcher.connections >= kills + 1, (watcher.name, watcher.connections)
+        assert watcher.connections > 1, (watcher.name, watcher.connections)  # it resumed
         assert watcher.final is not None and watcher.final["status"] in TERMINAL
         assert watcher.final["version"] == len(own)
 
@@ -232,7 +233,7 @@ def test_a_worker_killed_mid_job_is_retried_and_finishes_once(backend, request, 
     served = Served(settings, tmp_path, JOBTRAIL_RETRY_BASE_SECONDS="0.2")  # a short backoff
     served.start()
     command = ["worker", "--handlers", "tests.crashload:HANDLERS", "--url", served.url]
-    command += ["--token", served.token("w", "worker"), "--lease", "1", "--concurrency", "1"]
+    command += ["--token", served.token("w", "worker"), "--lease", "2", "--concurrency", "1"]
     workers = {}
     try:
         with served.client(served.token("alice")) as client:
