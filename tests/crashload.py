@@ -34,6 +34,8 @@ from service.store import export
 from tests.support import free_port, wait_for
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from service.settings import Settings
     from service.store.base import EventStore
 
@@ -72,6 +74,7 @@ class Served:
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None
+        self.synchronous: list[str] = []  # JOBTRAIL_SQLITE_SYNCHRONOUS of each incarnation
         self.starts = 0
         self.start_seconds: list[float] = []  # how long each start took, to the first answer
         # One client for the health probes: a new one each time costs more than the probe.
@@ -87,12 +90,15 @@ class Served:
             base_url=f"{self.url}/api/v1", headers=headers, timeout=30, transport=transport()
         )
 
-    def start(self) -> None:
+    def start(self, synchronous: str = "") -> None:
+        """Starts an incarnation; `synchronous`: its JOBTRAIL_SQLITE_SYNCHRONOUS, if given."""
         assert self.process is None
+        env = self.env | ({"JOBTRAIL_SQLITE_SYNCHRONOUS": synchronous} if synchronous else {})
+        self.synchronous.append(synchronous)
         with self.log.open("ab") as sink:
             self.process = subprocess.Popen(
                 [JOBTRAIL, "serve", "--port", str(self.port)],
-                env=self.env,
+                env=env,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
             )
@@ -153,6 +159,7 @@ class Ledger:
     succeeded: set[str] = field(default_factory=set)  # job ids
     answers: collections.Counter[str] = field(default_factory=collections.Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    markers: Iterator[int] = field(default_factory=itertools.count)  # unique message numbers
 
     @property
     def acknowledged(self) -> int:
@@ -202,9 +209,6 @@ class Caller:
 
     def close(self) -> None:
         self.client.close()
-
-
-_markers = itertools.count()
 
 
 class Creator(threading.Thread):
@@ -295,7 +299,7 @@ class Worker(threading.Thread):
                     break
                 time.sleep(_PACE)  # the job outlives every kill
             for action, key in (("progress", "message"), ("logs", "message")):
-                marker = f"{job_id[:8]}-{next(_markers)}"
+                marker = f"{job_id[:8]}-{next(self.ledger.markers)}"
                 response = self.caller.send(
                     "POST", f"/jobs/{job_id}/{action}", json={key: marker}, headers=lease
                 )

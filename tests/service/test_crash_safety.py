@@ -36,41 +36,32 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.slow
 
-KILLS = 20
-KILLS_NORMAL = 5
+KILLS = 20  # on SQLite: with FULL, the default; then NORMAL_KILLS more with NORMAL
+NORMAL_KILLS = 3
 SEED = int(os.environ.get("JOBTRAIL_CRASH_SEED") or random.randrange(2**32))
 TERMINAL = ("succeeded", "failed", "cancelled")
 
 
-@pytest.fixture(
-    params=[
-        "sqlite-full",
-        "sqlite-normal",
-        pytest.param("postgres", marks=pytest.mark.postgres),
-    ]
-)
-def crash_setup(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> tuple[Settings, dict[str, str], int]:
-    """The store's settings, the server's environment (its durability setting), how often to
-    kill it. NORMAL differs from FULL only in when the WAL is fsynced, which a process crash
-    does not touch (the kernel keeps what was written): a shorter run, to keep the time down."""
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def crash_setup(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Settings, list[str]]:
+    """The store's settings, and the environment each incarnation of the server runs with (the
+    n-th is killed by the n-th kill; one more runs to the end). On SQLite the last few run with
+    `NORMAL`, which differs from `FULL` only in when the WAL is fsynced: a process crash does not
+    touch what the kernel was given, so a few kills show it, in the same run."""
     if request.param == "postgres":
         settings = make_settings(tmp_path, database_url=request.getfixturevalue("pg_url"))
-        return settings, {}, KILLS
-    synchronous = request.param.removeprefix("sqlite-").upper()
-    settings = make_settings(tmp_path, sqlite_synchronous=synchronous)
-    kills = KILLS if synchronous == "FULL" else KILLS_NORMAL
-    return settings, {"JOBTRAIL_SQLITE_SYNCHRONOUS": synchronous}, kills
+        return settings, [""] * (KILLS + 1)
+    return make_settings(tmp_path), ["FULL"] * KILLS + ["NORMAL"] * (NORMAL_KILLS + 1)
 
 
 def test_no_acknowledged_write_is_lost_when_the_server_is_killed(crash_setup, tmp_path):
-    settings, env, kills = crash_setup
-    served = Served(settings, tmp_path, **env)
+    settings, synchronous = crash_setup
+    kills = len(synchronous) - 1
+    served = Served(settings, tmp_path)
     rng = random.Random(SEED)
     print(f"\n[crash] seed {SEED} (JOBTRAIL_CRASH_SEED={SEED} replays the kill moments)")
     cpu = _cpu_seconds()
-    served.start()
+    served.start(synchronous[0])
     store = backends.open_store(settings, migrate=False)
     ledger, found = Ledger(), Found()
     alice, admin = served.token("alice"), served.token("root", "admin")
@@ -94,11 +85,12 @@ def test_no_acknowledged_write_is_lost_when_the_server_is_killed(crash_setup, tm
         wait_for(lambda: {h.holding for h in holders} == set(long_jobs), timeout=60)
         for kill in range(kills):
             _wait_for_load(served, ledger, followers, threads)
-            time.sleep(rng.uniform(0, 0.3))  # the random moment of the kill
+            time.sleep(rng.uniform(0, 0.2))  # the random moment of the kill
             served.kill()
             lost = found.read(stored_events(store, found.last)).missing(ledger)
-            assert not lost, f"kill {kill + 1}: acknowledged, not in the store: {lost[:10]}"
-            served.start()
+            where = f"kill {kill + 1} ({synchronous[kill] or 'PostgreSQL'})"
+            assert not lost, f"{where}: acknowledged, not in the store: {lost[:10]}"
+            served.start(synchronous[kill + 1])
         killed_in = time.monotonic() - started
         for thread in [*creators, *workers]:
             thread.stop.set()
@@ -160,7 +152,8 @@ def _report(served, ledger, events, killed_in, lost, verify, cpu, opened) -> str
     unfinished = sum(1 for job in created if not finals[job]) - 1  # not the sentinel
     test_cpu, server_cpu = (now - then for now, then in zip(_cpu_seconds(), cpu, strict=True))
     return (
-        f"{served.starts - 1} kills in {killed_in:.1f} s (a restart took "
+        f"{served.starts - 1} kills ({_runs(served.synchronous)}) in {killed_in:.1f} s (a restart "
+        f"took "
         f"{statistics.mean(served.start_seconds):.2f} s on average); writes acknowledged "
         f"{ledger.acknowledged} (creates {len(ledger.created)}, progress and log lines "
         f"{len(ledger.messages)}, successes {len(ledger.succeeded)}), lost {len(lost)}; "
@@ -171,6 +164,12 @@ def _report(served, ledger, events, killed_in, lost, verify, cpu, opened) -> str
         f"audit verify exit {verify.returncode}; CPU: test process {test_cpu:.1f} s, "
         f"jobtrail processes {server_cpu:.1f} s; answers {dict(sorted(ledger.answers.items()))}"
     )
+
+
+def _runs(settings: list[str]) -> str:
+    """`FULL`, `FULL`, `NORMAL` → "2 FULL, 1 NORMAL" (the settings the killed incarnations ran)."""
+    counted = collections.Counter(settings[:-1])
+    return ", ".join(f"{n} {setting or 'PostgreSQL'}" for setting, n in counted.items())
 
 
 def _assert_each_job_finished_at_most_once(events, ledger, long_jobs) -> None:
@@ -219,17 +218,13 @@ def _assert_same(name: str, received: list[dict[str, Any]], expected: list[dict[
     assert received == expected, f"{name}: the same ids, but not the same events"
 
 
-@pytest.mark.parametrize(
-    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def test_a_worker_killed_mid_job_is_retried_and_finishes_once(backend, request, tmp_path):
+@pytest.mark.postgres
+def test_a_worker_killed_mid_job_is_retried_and_finishes_once_on_postgres(pg_url, tmp_path):
     """Two real `jobtrail worker` processes; the one whose handler runs the job is killed with
     SIGKILL mid-job: the job's lease lapses, the reaper gives it back (a failed attempt,
-    `lease_expired`), the other worker runs it again and finishes it, once."""
-    if backend == "postgres":
-        settings = make_settings(tmp_path, database_url=request.getfixturevalue("pg_url"))
-    else:
-        settings = make_settings(tmp_path)
+    `lease_expired`), the other worker runs it again and finishes it, once. (On SQLite:
+    tests/service/sdk/test_sdk.py, test_a_killed_worker_s_job_is_retried_by_another_….)"""
+    settings = make_settings(tmp_path, database_url=pg_url)
     served = Served(settings, tmp_path, JOBTRAIL_RETRY_BASE_SECONDS="0.2")  # a short backoff
     served.start()
     command = ["worker", "--handlers", "tests.crashload:HANDLERS", "--url", served.url]
