@@ -17,6 +17,7 @@ from collections.abc import Callable
 from bench import (
     audit,
     create,
+    durability,
     e2e,
     fanout,
     list_pages,
@@ -41,6 +42,7 @@ PARTS: dict[str, dict[str, Callable[..., None]]] = {
     "audit": {"sqlite": audit.run},
     "soak": {"sqlite": soak.run},
     "move": {"sqlite": move.run},
+    "durability": {"sqlite": durability.run_sqlite, "postgres": durability.run_postgres},
 }
 BACKENDS = {"sqlite": ("sqlite",), "postgres": ("postgres",), "both": ("sqlite", "postgres")}
 
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "parts",
         nargs="*",
-        metavar="{create,list,load,e2e,fanout,audit,soak,move}",
+        metavar="{create,list,load,e2e,fanout,audit,soak,move,durability}",
         help="default: all",
     )
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
