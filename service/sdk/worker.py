@@ -176,7 +176,10 @@ class Worker:
         finally:
             stopping.cancel()
         if request not in done:
-            # Stopping. A claim that lands anyway is taken and run (it has a lease now).
+            # Stopping: the claim in flight is cut off, so that a stop is prompt (an idle
+            # long poll would hold it up to wait_seconds). The server claims nothing for a
+            # claimer that has gone while it waits; one granted in the instant of the cut is
+            # lost to this worker, and its job runs again once its lease lapses.
             request.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 return await request
