@@ -148,11 +148,17 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
 
 # a process's or the SDK's behaviour: no store path the others do not take
 @pytest.mark.backends("sqlite")
+def progress_reported(client: httpx.Client, job_id: str) -> bool:
+    events = client.get(f"/api/v1/jobs/{job_id}/events").json()["items"]
+    return any(event["type"] == "progress" for event in events)
+
+
 def test_sigterm_lets_the_running_job_finish(server: LiveServer, alice: httpx.Client) -> None:
     job = create(alice, type="sdk.slow", payload={"seconds": 1.5})
     process = spawn_worker(server, "--grace", "20")
     try:
-        wait_for(lambda: status(alice, job["id"]) == "running", timeout=20)
+        # Its handler has reported progress: the worker holds the claim (not only the server).
+        wait_for(lambda: progress_reported(alice, job["id"]), timeout=20)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
         assert status(alice, job["id"]) == "succeeded"
