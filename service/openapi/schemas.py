@@ -390,7 +390,8 @@ def parameters() -> dict[str, Schema]:
     )
     cursor = (
         "The opaque `next_cursor` of the previous page. Not with `offset` (→ 400). It works only "
-        "with the sort, order and filters that produced it (else 400); `limit` may change."
+        "with the sort, order and filters that produced it, for the caller it was made for "
+        "(else 400); `limit` may change."
     )
     owner = (
         "Owner (`sub`). For `admin` only: everyone else only ever sees their own jobs, and a "
