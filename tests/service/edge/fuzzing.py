@@ -65,7 +65,7 @@ def excluded(case: Any, tamed: bool) -> list[Any]:
     alone, must still be refused. And a valid value may be refused for what a schema cannot
     state, as documented: `as_of` beyond the job's version is a 400, and so is U+0000 in any
     query parameter, the query token included (a security scheme has no schema to say so), and
-    so is an integer past 64 bits written as digits.
+    so is what `_said_in_words` finds.
     """
     negative = {
         location
@@ -78,15 +78,23 @@ def excluded(case: Any, tamed: bool) -> list[Any]:
     ):
         checks.append(negative_data_rejection)
     query = case.query or {}
-    if "as_of" in query or "\x00" in str(query.get("access_token")) or _long_integer(case.body):
+    if (
+        "as_of" in query
+        or "\x00" in str(query.get("access_token"))
+        or _said_in_words(case.body)
+        or _said_in_words(list(query.values()))
+    ):
         checks.append(positive_data_acceptance)
     return checks
 
 
-def _long_integer(value: Any) -> bool:
-    """Whether a JSON value holds an integer past 64 bits, which goes out as plain digits: the
-    document's JsonValue admits the number (as `1e19` it is accepted), its description says
-    that as digits it is refused, and a schema cannot tell the two spellings apart."""
+_EDGE_YEARS = re.compile(r"(0001|9999)-")
+
+
+def _said_in_words(value: Any) -> bool:
+    """Whether a JSON value holds what the document refuses in words only, for a schema cannot
+    say it: an integer past 64 bits as plain digits (JsonValue admits the number, as `1e19`),
+    or a date-time in year 1 or 9999, which its offset may take out of years 1-9999 in UTC."""
     stack = [value]
     while stack:
         item = stack.pop()
@@ -94,6 +102,9 @@ def _long_integer(value: Any) -> bool:
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
+        elif isinstance(item, str):
+            if _EDGE_YEARS.match(item):
+                return True
         elif isinstance(item, int) and not isinstance(item, bool):
             if not bodies.MIN_INTEGER <= item <= bodies.MAX_INTEGER:
                 return True

@@ -4,6 +4,7 @@ allowed that the API refused, or the reverse."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import jsonschema_rs
@@ -142,3 +143,30 @@ def test_a_blank_last_event_id_on_a_json_page_is_ignored(alice, history, page):
     response = alice.get(_pages(job)[page], headers={"Last-Event-ID": ""})
 
     assert [event["id"] for event in response.json()["items"]] == [e["id"] for e in events]
+
+
+# A date-time on the first day of year 1 with a positive offset (or the last of 9999 with a
+# negative one) is valid RFC 3339, but outside years 1-9999 in UTC: a 400 the document did not
+# state (it said only "up to the end of year 9999", and only for epoch milliseconds).
+
+
+@pytest.mark.parametrize(
+    ("run_at", "status"),
+    [
+        ("0001-01-01T00:00:00.0+03:04", 400),
+        ("9999-12-31T23:59:59-01:00", 400),
+        ("0001-01-01T00:00:00+00:00", 201),
+        ("0001-01-01T05:00:00+03:00", 201),
+        ("9999-12-31T23:59:59.999Z", 201),
+    ],
+)
+def test_a_date_time_outside_years_1_to_9999_in_utc_is_400_as_the_document_says(
+    served, alice, run_at, status
+):
+    response = alice.post("/api/v1/jobs", json={"type": "t", "run_at": run_at})
+
+    assert response.status_code == status, response.text
+    if status == 400:
+        assert list(response.json()["error"]["details"]) == ["run_at"]
+    create_schema = served["components"]["schemas"]["JobCreate"]["properties"]["run_at"]
+    assert "from the start of year 1" in json.dumps(create_schema)
