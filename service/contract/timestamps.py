@@ -36,7 +36,12 @@ def parse(value: Any) -> datetime | None:
 def schema(description: str) -> dict[str, Any]:
     return {
         "anyOf": [
-            {"type": "string", "format": "date-time", "description": "RFC 3339."},
+            {
+                "type": "string",
+                "format": "date-time",
+                "description": "RFC 3339, with its offset: in UTC, from the start of year 1 to "
+                "the end of year 9999 (`0001-01-01T00:00:00+01:00` is before it: 400).",
+            },
             {
                 "type": "integer",
                 "minimum": 0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import json
 import math
@@ -45,17 +46,32 @@ async def read_json(request: Request, limits: Limits, *, optional: bool = False)
         if optional:
             return None, 0
         raise errors.InvalidRequest("A JSON request body is required.", details={"body": "missing"})
-    media_type = (headers.header(request, b"content-type") or "").split(";")[0].strip().lower()
-    if media_type != "application/json" and not media_type.endswith("+json"):
-        raise errors.UnsupportedMediaType()
+    _check_media_type(headers.header(request, b"content-type") or "")
     try:
         value = _DECODER.decode(raw.decode("utf-8"))
     except (ValueError, RecursionError) as exc:
         raise errors.InvalidRequest(
             "The request body is not valid JSON.", details={"body": str(exc)[:200]}
         ) from None
+    if value is None and optional:  # `null` is a JSON value, not the absence of a body
+        raise errors.InvalidRequest(
+            "The body must be a JSON object.", details={"body": "not an object"}
+        )
     check_value(value)
     return value, len(raw)
+
+
+def _check_media_type(content_type: str) -> None:
+    """JSON (`application/json` or `+json`) in UTF-8: the only encoding JSON has (RFC 8259). A
+    body declared in another charset would be read as something else than was meant."""
+    media_type, _, parameters = content_type.partition(";")
+    media_type = media_type.strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise errors.UnsupportedMediaType()
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() != "utf-8":
+            raise errors.UnsupportedMediaType("JSON bodies are UTF-8: no other charset.")
 
 
 async def _receive_body(receive: Receive, limit: int) -> bytes:
@@ -183,6 +199,17 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # A key given twice means two things to two readers (a proxy may take the first, Python
+    # the last): refused, as an invalid body.
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        counts = collections.Counter(key for key, _ in pairs)
+        twice = next(key for key, count in counts.items() if count > 1)
+        raise ValueError(f"the key {twice!r} is given twice in an object")
+    return value
+
+
 # Refused in every text the API stores as text (contract strings, query values, a token's
 # sub): no PostgreSQL text column holds U+0000. JSON values (payload, ...) keep it, escaped.
 NO_NUL = "must not contain the NUL character (U+0000)"
@@ -192,4 +219,4 @@ MIN_INTEGER = -(2**63)
 _NOT_UNICODE = "is not valid Unicode (a lone surrogate escape such as \\ud800)"
 
 # Built once: json.loads() with any option builds a new decoder on every call.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_unique_keys)

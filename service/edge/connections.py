@@ -8,8 +8,9 @@ arrives, and no bound on its size).
   a connection and its buffers for ever.
 - They may take at most `header_bytes`: a header flood gets 431 and is disconnected.
 
-Both answers are in the API's error shape. The body has its own deadline, kept by the route
-that reads it (service/edge/bodies.py, 408 as well).
+Both answers are in the API's error shape, as is the 400 for a request that is not valid
+HTTP. The body has its own deadline, kept by the route that reads it (service/edge/bodies.py,
+408 as well).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def _answer(status: int, reason: str, code: str, message: str) -> bytes:
 
 
 _TOO_SLOW = _answer(408, "Request Timeout", "request_timeout", "The request took too long.")
+_MALFORMED = _answer(400, "Bad Request", "invalid_request", "The request is not valid HTTP.")
 _TOO_LARGE = _answer(
     431,
     "Request Header Fields Too Large",
@@ -101,6 +103,11 @@ class GuardedHttp(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         if not self._refused:
             super().on_message_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        # A request httptools cannot parse (a NUL or a bare CR in a header, a broken request
+        # line): in the API's error shape, not uvicorn's plain text.
+        self._refuse(_MALFORMED)
 
     def _arm(self) -> None:
         self._head_timer = self.loop.call_later(self._header_seconds, self._refuse, _TOO_SLOW)

@@ -35,7 +35,7 @@ ERROR_RESPONSES = (
         " the connection is closed.",
     ),
     (413, "PayloadTooLarge", "The body is over its limit (1 MiB by default); nothing is written."),
-    (415, "UnsupportedMediaType", "The request body is not `application/json`."),
+    (415, "UnsupportedMediaType", "The request body is not `application/json` in UTF-8."),
     (
         429,
         "RateLimited",

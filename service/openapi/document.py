@@ -4,14 +4,15 @@ It states API.md, plus the decisions API.md leaves open, in the `description` fi
 document is where those decisions are recorded. Each route group is one `*paths()` function
 under one tag (in openapi/jobs.py, events.py, workers.py, or here for the operations routes); a
 new group is one more `_tagged(...)` line in `document()` and one more row in `TAGS`. The groups
-build their operations with openapi/builders.py and never import this module.
+build their operations with openapi/builders.py and never import this module; the links
+between operations are added last (openapi/links.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from service.openapi import events, jobs, workers
+from service.openapi import events, jobs, links, workers
 from service.openapi import schemas as s
 from service.openapi.builders import ERROR_RESPONSES, JSON, Paths, Schema, json_response, operation
 
@@ -30,13 +31,15 @@ def document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": _info(),
         "tags": [{"name": name, "description": text} for name, text in TAGS],
-        "paths": _merge(
-            _tagged("Jobs", jobs.paths()),
-            _tagged("Events", events.paths()),
-            _tagged("Workers", workers.paths()),
-            _tagged("Session", events.session_paths()),
-            _tagged("Operations", _operations_paths()),
-            _tagged("Dashboard", _dashboard_paths()),
+        "paths": links.add(
+            _merge(
+                _tagged("Jobs", jobs.paths()),
+                _tagged("Events", events.paths()),
+                _tagged("Workers", workers.paths()),
+                _tagged("Session", events.session_paths()),
+                _tagged("Operations", _operations_paths()),
+                _tagged("Dashboard", _dashboard_paths()),
+            )
         ),
         "components": {
             "schemas": s.schemas() | workers.schemas() | events.schemas(),

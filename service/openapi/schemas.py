@@ -50,6 +50,17 @@ def without_nul(schema: Schema) -> Schema:
     return {**schema, "pattern": fields.NO_NUL_PATTERN}
 
 
+# A filter's value must hold something besides blanks: " " or a tab alone is a 400 (the
+# server strips spaces and tabs around each comma-separated value).
+NON_BLANK_PATTERN = "^[^\\u0000]*[^\\u0000 \\t][^\\u0000]*$"
+
+
+def _non_blank(schema: Schema) -> Schema:
+    if schema.get("pattern") != fields.NO_NUL_PATTERN:
+        return schema  # an enum, a format or a pattern of its own: never blank
+    return {**schema, "pattern": NON_BLANK_PATTERN}
+
+
 def _described(schema: Schema, description: str) -> Schema:
     return {**schema, "description": description} if description else schema
 
@@ -75,18 +86,29 @@ def any_json(description: str) -> Schema:
 
 def _json_value() -> Schema:
     # What the store and the renderers can hold (service/edge/bodies.py checks it on every body):
-    # finite numbers and 64-bit integers. A number beyond 2**53 is always integral, so the
-    # non-integral branch holds only small ones. The nesting limit (64) is stated in words.
+    # finite numbers and 64-bit integers. Python's json (and so the API) tells an integer from
+    # a floating-point number by its spelling, JSON Schema by its value: `1e19` is a float to
+    # the API, stored and served as written, but a whole number past 2^63 to a validator. So
+    # the schema admits every finite number past the 64-bit range (which, as a double, is
+    # whole), and the description says that plain digits there are refused. The nesting limit
+    # (64) is stated in words.
     member = ref("JsonValue")
     return {
         "description": (
             "Any JSON value whose numbers are finite and whose integers lie in -2^63..2^63-1, "
-            f"whose strings and keys are valid Unicode, nested at most {bodies.MAX_DEPTH} levels."
+            f"whose strings and keys are valid Unicode, nested at most {bodies.MAX_DEPTH} levels. "
+            "A number past that range is a floating-point number, written with a fraction or "
+            "an exponent (`1e19`, `1.5e300`): written as plain digits it is an integer, and "
+            "refused."
         ),
         "anyOf": [
             {"type": ["null", "boolean", "string"]},
             {"type": "integer", "minimum": bodies.MIN_INTEGER, "maximum": bodies.MAX_INTEGER},
             {"type": "number", "not": {"type": "integer"}},
+            {
+                "type": "number",
+                "not": {"minimum": bodies.MIN_INTEGER, "maximum": bodies.MAX_INTEGER},
+            },
             {"type": "array", "items": member},
             {"type": "object", "additionalProperties": member},
         ],
@@ -356,6 +378,7 @@ def _param(
     if where == "path":
         parameter["required"] = True
     if many:
+        schema = _non_blank(schema)
         more = (
             " Repeat the parameter or comma-separate values (`a,b`) for several, at most"
             f" {params.MAX_VALUES} distinct ones (→ 400); any matches."
@@ -378,14 +401,18 @@ def parameters() -> dict[str, Schema]:
     )
     cursor = (
         "The opaque `next_cursor` of the previous page. Not with `offset` (→ 400). It works only "
-        "with the sort, order and filters that produced it (else 400); `limit` may change."
+        "with the sort, order and filters that produced it, for the caller it was made for "
+        "(else 400); `limit` may change."
     )
     owner = (
         "Owner (`sub`). For `admin` only: everyone else only ever sees their own jobs, and a "
         "non-admin asking for another owner gets an empty page, not an error."
     )
     after = "Start after this event id (exclusive). Default 0: from the beginning."
-    last_event_id = "SSE reconnect: resume after this event id. Wins over `after`."
+    last_event_id = (
+        "Resume after this event id (what an SSE reconnect sends). Wins over `after`, in both "
+        "forms; malformed → 400, blank → ignored."
+    )
     return {
         "JobId": _param("path", "id", "The job's id. A malformed id → 404.", uuid("A job id.")),
         "IdempotencyKey": _param(

@@ -35,9 +35,9 @@ async def job_events(request: Request) -> Response:
     principal = auth.authenticate(request, rt.verifier, "jobs:read", stream=streaming)
     job_id = path_job_id(request)
     params = Params(request.query_params, _JOB_PARAMS)
-    after, limit = _page(params)
+    after, limit = _page(request, params)
     if streaming:
-        return await _job_stream(rt, principal, job_id, _start(request, after))
+        return await _job_stream(rt, principal, job_id, after)
     async with rt.reads.connection() as conn:
         # The job first: if it is finished now, every event it will have is already indexed.
         row = await jobs_view.get(conn, str(job_id), principal.owner_filter)
@@ -66,11 +66,11 @@ async def all_events(request: Request) -> Response:
     streaming = _streaming(request)
     principal = auth.authenticate(request, rt.verifier, "jobs:read", stream=streaming)
     params = Params(request.query_params, _ALL_PARAMS)
-    after, limit = _page(params)
+    after, limit = _page(request, params)
     job_ids = params.uuids("job_id")
     types = params.many("type", allowed=domain_job.EVENT_KINDS)
     if streaming:
-        return _all_stream(rt, principal, _start(request, after), job_ids, types)
+        return _all_stream(rt, principal, after, job_ids, types)
     async with rt.reads.connection() as conn:
         rows = await feed.events_after(
             conn,
@@ -86,12 +86,14 @@ async def all_events(request: Request) -> Response:
     return replies.page_response([r.document for r in rows], tail)
 
 
-def _page(params: Params) -> tuple[int, int]:
+def _page(request: Request, params: Params) -> tuple[int, int]:
+    """Where the page or stream starts, and the page size. On both forms, as the one operation
+    documents it: a malformed `Last-Event-ID` is a 400, and a valid one wins over `after`."""
     after = params.integer("after", 0, 0)
     limit = params.integer("limit", 100, 1, 1000)
     params.boolean("stream")  # validated here, read by _streaming before authentication
     assert after is not None and limit is not None
-    return after, limit
+    return _start(request, after), limit
 
 
 def _streaming(request: Request) -> bool:

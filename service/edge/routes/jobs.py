@@ -74,7 +74,11 @@ async def list_jobs(request: Request) -> Response:
     next_cursor = None
     if page.next_key is not None:
         next_cursor = cursor.encode(
-            page.next_key, sort=query.sort, order=query.order, filters=digest
+            page.next_key,
+            sort=query.sort,
+            order=query.order,
+            filters=digest,
+            owner=principal.owner_filter,
         )
     tail = {
         "total": page.total,
@@ -191,12 +195,15 @@ def job_query(params: Params, principal: Principal) -> tuple[jobs_view.JobQuery,
     limit = params.integer("limit", 20, 1, 100)
     offset = params.integer("offset", 0, 0)
     assert limit is not None and offset is not None
-    digest = cursor.filters_digest([principal.owner_filter, filters])
+    digest = cursor.filters_digest(filters)
     after = None
     raw_cursor = params.one("cursor")
     if raw_cursor is not None:
         length = len(jobs_view.SORT_COLUMNS[sort])
-        after = cursor.decode(raw_cursor, sort=sort, order=order, filters=digest, length=length)
+        owner = principal.owner_filter
+        after = cursor.decode(
+            raw_cursor, sort=sort, order=order, filters=digest, owner=owner, length=length
+        )
     query = jobs_view.JobQuery(
         owner=principal.owner_filter,
         sort=sort,
