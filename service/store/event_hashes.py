@@ -80,9 +80,13 @@ class Heads:
     """Each job's newest committed version and job hash, so that chaining an event rarely
     reads its predecessor's hash back. Only what has committed is kept: a version's hash never
     changes once committed, and a stale entry (another process wrote the job since) does not
-    match the version being written, so that one is read from the table instead."""
+    match the version being written, so that one is read from the table instead.
 
-    def __init__(self, kept: int = 50_000) -> None:
+    At most `kept` jobs (~300 bytes each), as many as the writer keeps: the jobs that get
+    events are mostly the recent ones, and a forgotten head costs one indexed read. (At
+    50,000 it grew the server by ~7 MiB over a ten-minute soak before it stopped.)"""
+
+    def __init__(self, kept: int = 4096) -> None:
         self._kept = kept
         self.committed: dict[str, tuple[int, bytes]] = {}
         self.uncommitted: dict[str, tuple[int, bytes]] = {}
