@@ -6,7 +6,7 @@ arrives, and no bound on its size).
   connection, for the first request): a client that connects and sends nothing, or dribbles
   its headers a byte at a time (slow loris), gets 408 and is disconnected instead of holding
   a connection and its buffers for ever.
-- They may take at most `header_bytes`: a header flood gets 431 and is disconnected.
+- They may take at most 64 KiB (`HEADER_BYTES`): a header flood gets 431 and is disconnected.
 
 Both answers are in the API's error shape, as is the 400 for a request that is not valid
 HTTP. The body has its own deadline, kept by the route that reads it (service/edge/bodies.py,
