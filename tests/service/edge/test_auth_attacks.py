@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from service.edge import auth
-from tests.service import http_clients
+from tests.service import http_clients, tenancy
 from tests.support import SECRET, LiveServer, make_settings
 
 ISSUER = "https://id.example.com/"
@@ -151,16 +151,10 @@ def send(
     body: Any = None,
     params: Any = None,
 ) -> httpx.Response:
-    """The answer, read unless it is a live stream (closed unread: one never ends)."""
-    url = httpx.URL(path).copy_merge_params(params) if params else path
-    request = client.build_request(method, url, headers=headers, json=body)
-    response = client.send(request, stream=True)
-    try:
-        if not response.headers.get("content-type", "").startswith("text/event-stream"):
-            response.read()
-    finally:
-        response.close()
-    return response
+    """tenancy.send, with `params` merged into a query the path already has (httpx's
+    `params=` would replace it)."""
+    url = str(httpx.URL(path).copy_merge_params(params)) if params else path
+    return tenancy.send(client, method, url, body=body, headers=headers)
 
 
 def assert_refused(response: httpx.Response, expected: dict[str, Any]) -> None:
