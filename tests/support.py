@@ -11,7 +11,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +133,17 @@ class LiveServer:
     ) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {self.token(sub, scopes)}"}
         return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30, verify=TLS)
+
+
+@contextlib.contextmanager
+def two_servers(settings: Settings) -> Iterator[tuple[LiveServer, LiveServer]]:
+    """Two instances of the app on one database (of `settings`), stopped on exit."""
+    with contextlib.ExitStack() as stack:
+        a = LiveServer(settings).start()
+        stack.callback(a.stop)
+        b = LiveServer(settings).start()
+        stack.callback(b.stop)
+        yield a, b
 
 
 def free_port() -> int:

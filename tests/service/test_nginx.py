@@ -22,7 +22,7 @@ import pytest
 
 from service.sdk.client import Client
 from service.sdk.models import Event
-from tests.support import TLS, LiveServer, call, claim, free_port, wait_for
+from tests.support import TLS, LiveServer, call, claim, free_port, two_servers, wait_for
 
 pytestmark = pytest.mark.postgres
 
@@ -66,15 +66,8 @@ def configure(directory: Path, upstreams: list[str], port: int) -> Path:
 
 @pytest.fixture
 def instances(pg_settings) -> Iterator[tuple[LiveServer, LiveServer]]:
-    a = LiveServer(pg_settings).start()
-    try:
-        b = LiveServer(pg_settings).start()
-        try:
-            yield a, b
-        finally:
-            b.stop()
-    finally:
-        a.stop()
+    with two_servers(pg_settings) as both:
+        yield both
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import pytest
 from service.store.postgres_listen import APPLICATION_NAME
 from tests import sse_reader
 from tests.service.edge.hostile import SSE
-from tests.support import LiveServer, claim, create, create_for_worker, wait_for
+from tests.support import LiveServer, claim, create, create_for_worker, two_servers, wait_for
 
 pytestmark = pytest.mark.postgres
 
@@ -31,15 +31,8 @@ def pair(pg_settings) -> Iterator[tuple[LiveServer, LiveServer]]:
     settings = dataclasses.replace(
         pg_settings, sse=dataclasses.replace(pg_settings.sse, poll_seconds=NO_POLL)
     )
-    a = LiveServer(settings).start()
-    try:
-        b = LiveServer(settings).start()
-        try:
-            yield a, b
-        finally:
-            b.stop()
-    finally:
-        a.stop()
+    with two_servers(settings) as both:
+        yield both
 
 
 def listening_sessions(pg_server, pg_url) -> set[int]:
